@@ -1,0 +1,381 @@
+//! Client configuration, from the environment or from a builder.
+//!
+//! | variable               | meaning                                          |
+//! |------------------------|--------------------------------------------------|
+//! | `CAPSULE_URL`          | the tenant's Capsule host, e.g. `https://acme.capsule.example` |
+//! | `CAPSULE_TOKEN`        | the bearer token (a JWT scoped to the tenant)    |
+//! | `CAPSULE_AGENT_ID`     | the agent's stable id                            |
+//! | `CAPSULE_AGENT_NAME`   | the agent's display name                         |
+//! | `CAPSULE_USER_EMAIL`   | the user for events sent outside any session     |
+//! | `CAPSULE_FAIL_CLOSED`  | `1` or `true` to block actions when no decision can be had |
+//!
+//! With neither `CAPSULE_URL` nor a builder URL, the client is *disabled*: guarded
+//! tools run unguarded and nothing is sent.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::decision::FailurePolicy;
+use crate::event::{Agent, User};
+
+/// The path of the events endpoint below the tenant's host.
+pub(crate) const EVENTS_PATH: &str = "/v1/generic-webhook/hooks/events";
+
+/// A bearer token. Its `Debug` and `Display` never show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token taken from a secrets manager or the environment.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the `Authorization` header.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The endpoint URL could not be parsed.
+    InvalidUrl(String),
+    /// The endpoint is plain `http://` on a host that is not loopback.
+    InsecureUrl(String),
+    /// A URL was given without a token.
+    MissingToken,
+    /// An environment variable holds a value that cannot be used.
+    InvalidVar {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUrl(detail) => write!(f, "the Capsule URL is not valid: {detail}"),
+            Self::InsecureUrl(url) => write!(
+                f,
+                "refusing plain http for `{url}`: Capsule endpoints require https; \
+                 use an https URL, or allow_insecure_http(true) for a trusted local endpoint"
+            ),
+            Self::MissingToken => f.write_str(
+                "a Capsule URL is set but no token: set CAPSULE_TOKEN or call token() on the builder",
+            ),
+            Self::InvalidVar { name, problem } => write!(f, "{name} is not usable: {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where to send events and how to authenticate.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) events_url: Url,
+    pub(crate) token: Token,
+}
+
+/// Everything a [`Client`](crate::Client) needs. Build it with [`Config::builder`] or
+/// read it with [`Config::from_env`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) endpoint: Option<Endpoint>,
+    pub(crate) agent: Agent,
+    pub(crate) default_user: User,
+    pub(crate) blocking_timeout: Duration,
+    pub(crate) telemetry_timeout: Duration,
+    pub(crate) failure_policy: FailurePolicy,
+    pub(crate) queue_capacity: usize,
+}
+
+impl Config {
+    /// A builder with the defaults: no endpoint, 10 s for decisions, 5 s for telemetry,
+    /// fail open, a queue of 10 000 events.
+    #[must_use]
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Reads the `CAPSULE_*` variables (see the module docs).
+    ///
+    /// # Errors
+    /// Returns a [`ConfigError`] when a variable is set to something unusable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        ConfigBuilder::from_env()?.build()
+    }
+
+    /// Whether events are sent anywhere.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// The agent named on every event.
+    #[must_use]
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+}
+
+/// Builds a [`Config`].
+///
+/// ```
+/// use std::time::Duration;
+/// use capsule_runtime::{Config, FailurePolicy};
+///
+/// let config = Config::builder()
+///     .url("https://acme.capsule.example")
+///     .token("a-jwt-from-your-secrets-manager")
+///     .agent("support-agent", "Customer Support Agent")
+///     .blocking_timeout(Duration::from_secs(3))
+///     .failure_policy(FailurePolicy::Closed)
+///     .build()?;
+/// assert!(config.is_enabled());
+/// # Ok::<(), capsule_runtime::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    url: Option<String>,
+    token: Option<Token>,
+    agent_id: String,
+    agent_name: Option<String>,
+    default_user: String,
+    blocking_timeout: Duration,
+    telemetry_timeout: Duration,
+    failure_policy: FailurePolicy,
+    queue_capacity: usize,
+    allow_insecure_http: bool,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        Self {
+            url: None,
+            token: None,
+            agent_id: "rust-agent".to_owned(),
+            agent_name: None,
+            default_user: "unknown@localhost".to_owned(),
+            blocking_timeout: Duration::from_secs(10),
+            telemetry_timeout: Duration::from_secs(5),
+            failure_policy: FailurePolicy::Open,
+            queue_capacity: 10_000,
+            allow_insecure_http: false,
+        }
+    }
+}
+
+impl ConfigBuilder {
+    /// A builder that starts from the `CAPSULE_*` environment variables; later calls
+    /// override them.
+    ///
+    /// # Errors
+    /// Returns a [`ConfigError`] when a variable is set to something unusable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut builder = Self::default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+
+        if let Some(url) = var("CAPSULE_URL") {
+            builder.url = Some(url);
+        }
+        if let Some(token) = var("CAPSULE_TOKEN") {
+            builder.token = Some(Token::new(token.trim()));
+        }
+        if let Some(id) = var("CAPSULE_AGENT_ID") {
+            builder.agent_id = id;
+        }
+        if let Some(name) = var("CAPSULE_AGENT_NAME") {
+            builder.agent_name = Some(name);
+        }
+        if let Some(email) = var("CAPSULE_USER_EMAIL") {
+            builder.default_user = email;
+        }
+        if let Some(flag) = var("CAPSULE_FAIL_CLOSED") {
+            builder.failure_policy = match flag.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => FailurePolicy::Closed,
+                "0" | "false" | "no" => FailurePolicy::Open,
+                other => {
+                    return Err(ConfigError::InvalidVar {
+                        name: "CAPSULE_FAIL_CLOSED",
+                        problem: format!("expected true or false, found `{other}`"),
+                    });
+                }
+            };
+        }
+        Ok(builder)
+    }
+
+    /// The tenant's Capsule host (`https://...`); events go to its events path.
+    #[must_use]
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The bearer token. Read it from a secrets manager or the environment.
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Token::new(token));
+        self
+    }
+
+    /// The agent's stable id and display name, named on every event.
+    #[must_use]
+    pub fn agent(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {
+        self.agent_id = id.into();
+        self.agent_name = Some(name.into());
+        self
+    }
+
+    /// The user named on events sent outside any session.
+    #[must_use]
+    pub fn default_user(mut self, email: impl Into<String>) -> Self {
+        self.default_user = email.into();
+        self
+    }
+
+    /// How long a blocking check may take before the failure policy decides.
+    #[must_use]
+    pub fn blocking_timeout(mut self, timeout: Duration) -> Self {
+        self.blocking_timeout = timeout;
+        self
+    }
+
+    /// How long one telemetry request may take.
+    #[must_use]
+    pub fn telemetry_timeout(mut self, timeout: Duration) -> Self {
+        self.telemetry_timeout = timeout;
+        self
+    }
+
+    /// What happens to an action when no decision can be had (default: fail open).
+    #[must_use]
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure_policy = policy;
+        self
+    }
+
+    /// How many telemetry events may wait to be sent; further events are dropped and
+    /// counted rather than block the agent.
+    #[must_use]
+    pub fn queue_capacity(mut self, events: usize) -> Self {
+        self.queue_capacity = events.max(1);
+        self
+    }
+
+    /// Allows a plain `http://` URL on a host that is not loopback. Tokens then cross
+    /// the network unencrypted: use it only for a trusted local endpoint.
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Checks the settings and builds the configuration.
+    ///
+    /// # Errors
+    /// Returns a [`ConfigError`] for an unparsable or insecure URL, or a URL without a
+    /// token.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let endpoint = match self.url {
+            None => None,
+            Some(url) => {
+                let events_url = events_url(&url, self.allow_insecure_http)?;
+                let token = self.token.ok_or(ConfigError::MissingToken)?;
+                Some(Endpoint { events_url, token })
+            }
+        };
+
+        let name = self.agent_name.unwrap_or_else(|| self.agent_id.clone());
+        Ok(Config {
+            endpoint,
+            agent: Agent::new(self.agent_id, name),
+            default_user: User::new(self.default_user),
+            blocking_timeout: self.blocking_timeout,
+            telemetry_timeout: self.telemetry_timeout,
+            failure_policy: self.failure_policy,
+            queue_capacity: self.queue_capacity,
+        })
+    }
+}
+
+fn events_url(base: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let parsed = Url::parse(base.trim()).map_err(|err| ConfigError::InvalidUrl(err.to_string()))?;
+
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http || is_loopback(&parsed) => {}
+        "http" => return Err(ConfigError::InsecureUrl(base.to_owned())),
+        other => {
+            return Err(ConfigError::InvalidUrl(format!(
+                "unsupported scheme `{other}`"
+            )));
+        }
+    }
+
+    let mut url = parsed;
+    let path = format!("{}{EVENTS_PATH}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_path_is_appended_to_the_host() {
+        let url = events_url("https://acme.example/", false).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://acme.example/v1/generic-webhook/hooks/events"
+        );
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_unless_allowed() {
+        assert!(events_url("http://127.0.0.1:8787", false).is_ok());
+        assert!(events_url("http://localhost:8787", false).is_ok());
+        assert!(matches!(
+            events_url("http://acme.example", false),
+            Err(ConfigError::InsecureUrl(_))
+        ));
+        assert!(events_url("http://acme.example", true).is_ok());
+    }
+
+    #[test]
+    fn token_is_redacted() {
+        let token = Token::new("s3cret");
+        assert!(!format!("{token:?} {token}").contains("s3cret"));
+    }
+}

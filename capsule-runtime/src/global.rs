@@ -1,0 +1,122 @@
+//! The process-wide client that guarded tools use outside an explicit session.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use crate::client::{Client, Error};
+use crate::config::Config;
+
+static GLOBAL: OnceLock<Client> = OnceLock::new();
+
+const UNKNOWN: u8 = 0;
+const DISABLED: u8 = 1;
+const ENABLED: u8 = 2;
+
+/// Whether the global client exists and is enabled, readable without a lock.
+static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Makes the global client from `config`. Call it once, early in `main`, and keep the
+/// returned guard alive: dropping it flushes queued telemetry (for at most 5 s).
+///
+/// Without `init`, the global client is made from the `CAPSULE_*` environment
+/// variables on first use.
+///
+/// ```no_run
+/// let config = capsule_runtime::Config::from_env()?;
+/// let _capsule = capsule_runtime::init(config)?;
+/// // ... run the agent ...
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Returns [`Error::AlreadyInitialized`] when the global client exists already (from an
+/// earlier `init` or a guarded call made before it), or [`Error::Start`] when the
+/// client's background runtime cannot start.
+pub fn init(config: Config) -> Result<InitGuard, Error> {
+    let client = Client::new(config)?;
+    GLOBAL
+        .set(client.clone())
+        .map_err(|_| Error::AlreadyInitialized)?;
+    record_state(&client);
+    Ok(InitGuard {
+        client,
+        flush_timeout: Duration::from_secs(5),
+    })
+}
+
+/// The global client, made from the environment on first use.
+///
+/// When the environment names no endpoint, the client is disabled and one line is
+/// logged saying so; guarded tools then run unguarded.
+pub fn client() -> &'static Client {
+    let client = GLOBAL.get_or_init(|| match Client::from_env() {
+        Ok(client) => {
+            if !client.is_enabled() {
+                tracing::info!(
+                    "Capsule is not configured (CAPSULE_URL is not set): guarded tools run \
+                     without checks. Set CAPSULE_URL and CAPSULE_TOKEN to enable them."
+                );
+            }
+            client
+        }
+        Err(err) => {
+            tracing::error!(
+                "Capsule is disabled because its configuration is not usable: {err}. \
+                 Guarded tools run without checks until it is fixed."
+            );
+            Client::disabled()
+        }
+    });
+    record_state(client);
+    client
+}
+
+/// Whether the global client is known to be disabled, without making it.
+#[inline]
+pub(crate) fn known_disabled() -> bool {
+    STATE.load(Ordering::Relaxed) == DISABLED
+}
+
+fn record_state(client: &Client) {
+    let state = if client.is_enabled() {
+        ENABLED
+    } else {
+        DISABLED
+    };
+    STATE.store(state, Ordering::Relaxed);
+}
+
+/// Keeps the global client's telemetry flowing until dropped; dropping it waits (at
+/// most the flush timeout) for queued events to be sent.
+#[derive(Debug)]
+#[must_use = "dropping the guard at once flushes at once; keep it alive until the agent ends"]
+pub struct InitGuard {
+    client: Client,
+    flush_timeout: Duration,
+}
+
+impl InitGuard {
+    /// How long dropping the guard may wait for queued telemetry (default 5 s).
+    pub fn set_flush_timeout(&mut self, timeout: Duration) {
+        self.flush_timeout = timeout;
+    }
+
+    /// The global client.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        if !self.client.flush_blocking(self.flush_timeout) {
+            tracing::warn!(
+                "Capsule could not send all queued telemetry within {:?}; the rest is lost. \
+                 The endpoint is slow or down.",
+                self.flush_timeout
+            );
+        }
+    }
+}

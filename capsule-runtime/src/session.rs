@@ -1,0 +1,223 @@
+//! Sessions: the RAII guard that frames an agent's conversation with one user.
+//!
+//! Making a [`Session`] queues `session_start`; dropping it queues `session_end`.
+//! Guarded tools find the session they belong to in this order:
+//!
+//! 1. the session whose [`Session::scope`] the call runs in (a task-local), then
+//! 2. the most recently started session that is still alive, then
+//! 3. a per-client default session (for calls made outside any session).
+//!
+//! The second rule makes the simple case work with no ceremony: one agent, one session
+//! at a time. An agent that serves several users at once should run each
+//! conversation inside `session.scope(...)`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::watch;
+
+use crate::client::Client;
+use crate::decision::Verdict;
+use crate::event::{Event, EventKind, Timestamp, User};
+
+tokio::task_local! {
+    static CURRENT: Scope;
+}
+
+/// Sessions of enabled clients that are alive, newest last.
+static AMBIENT: Mutex<Vec<(u64, Scope)>> = Mutex::new(Vec::new());
+
+/// How many sessions of enabled clients are alive; zero lets guarded tools skip all
+/// session lookups when the global client is disabled too.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// What every event of a session shares.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    pub(crate) id: Arc<str>,
+    pub(crate) user: User,
+    /// Becomes `true` (or closes) once `session_start` was sent or given up on.
+    started: Option<watch::Receiver<bool>>,
+}
+
+impl SessionState {
+    pub(crate) fn new(
+        id: Option<String>,
+        user: User,
+        started: Option<watch::Receiver<bool>>,
+    ) -> Self {
+        let id = id.unwrap_or_else(|| format!("sess-{}", uuid::Uuid::new_v4()));
+        Self {
+            id: id.into(),
+            user,
+            started,
+        }
+    }
+}
+
+/// A session together with the client its events go to.
+#[derive(Clone, Debug)]
+pub(crate) struct Scope {
+    pub(crate) client: Client,
+    pub(crate) state: Arc<SessionState>,
+}
+
+impl Scope {
+    /// An event of this session, stamped now.
+    pub(crate) fn event(&self, kind: EventKind) -> Event {
+        Event {
+            session_id: Arc::clone(&self.state.id),
+            timestamp: Timestamp::now(),
+            agent: self.client.config().agent().clone(),
+            user: self.state.user.clone(),
+            kind,
+        }
+    }
+
+    /// Asks for a decision on a blocking event of this session, after its
+    /// `session_start` has gone out.
+    pub(crate) async fn check(&self, kind: EventKind) -> Verdict {
+        let event = self.event(kind);
+        self.client
+            .check_after(&event, self.state.started.clone())
+            .await
+    }
+
+    /// The session that a guarded call made now belongs to, if any client is enabled.
+    pub(crate) fn current() -> Option<Self> {
+        if let Ok(scope) = CURRENT.try_with(Clone::clone) {
+            return scope.client.is_enabled().then_some(scope);
+        }
+
+        if LIVE.load(Ordering::Acquire) > 0 {
+            let ambient = AMBIENT.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, scope)) = ambient.last() {
+                return Some(scope.clone());
+            }
+        }
+
+        let client = crate::global::client();
+        client.is_enabled().then(|| Self {
+            state: Arc::clone(client.fallback_session()),
+            client: client.clone(),
+        })
+    }
+
+    /// Whether no guarded call can find an enabled client; a relaxed check, cheap
+    /// enough for every call.
+    #[inline]
+    pub(crate) fn none_possible() -> bool {
+        LIVE.load(Ordering::Relaxed) == 0 && crate::global::known_disabled()
+    }
+}
+
+/// A live agent session with one user. Dropping it ends the session.
+///
+/// ```no_run
+/// # async fn demo() {
+/// let client = capsule_runtime::Client::from_env().expect("CAPSULE_* variables are valid");
+/// let session = client.session("user@example.com");
+///
+/// if session.check_prompt("Look up order #12345").await.is_allowed() {
+///     // ... run the agent; guarded tools carry this session's id ...
+///     session.agent_message("Order #12345 has shipped.");
+/// }
+/// drop(session); // queues session_end
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    scope: Scope,
+    key: Option<u64>,
+}
+
+impl Session {
+    pub(crate) fn start(client: Client, user: User, id: Option<String>) -> Self {
+        let enabled = client.is_enabled();
+        let (delivered, started) = if enabled {
+            let (sender, receiver) = watch::channel(false);
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
+
+        let scope = Scope {
+            client,
+            state: Arc::new(SessionState::new(id, user, started)),
+        };
+        scope
+            .client
+            .emit_with(scope.event(EventKind::SessionStart), delivered);
+
+        let key = enabled.then(|| {
+            let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            AMBIENT
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((key, scope.clone()));
+            LIVE.fetch_add(1, Ordering::Release);
+            key
+        });
+        Self { scope, key }
+    }
+
+    /// The session id sent with every event, `sess-<uuid>` unless you gave one.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.scope.state.id
+    }
+
+    /// The user this session acts for.
+    #[must_use]
+    pub fn user(&self) -> &User {
+        &self.scope.state.user
+    }
+
+    /// The client the session's events go to.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.scope.client
+    }
+
+    /// Checks a user prompt before the agent processes it (`user_message`, blocking).
+    ///
+    /// On [`Verdict::Block`] the agent must not act on the prompt. When the service
+    /// gives no decision, the client's failure policy decides.
+    pub async fn check_prompt(&self, content: impl Into<String>) -> Verdict {
+        self.scope
+            .check(EventKind::UserMessage {
+                content: content.into(),
+            })
+            .await
+    }
+
+    /// Reports a reply of the agent (`agent_message`, telemetry). Never waits.
+    pub fn agent_message(&self, content: impl Into<String>) {
+        let event = self.scope.event(EventKind::AgentMessage {
+            content: content.into(),
+        });
+        self.scope.client.emit(event);
+    }
+
+    /// Runs `future` with this session as the current one, so guarded tools called
+    /// inside it carry this session's id even when other sessions are alive.
+    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
+        CURRENT.scope(self.scope.clone(), future)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut ambient = AMBIENT.lock().unwrap_or_else(PoisonError::into_inner);
+            ambient.retain(|(k, _)| *k != key);
+            LIVE.fetch_sub(1, Ordering::Release);
+        }
+        self.scope
+            .client
+            .emit(self.scope.event(EventKind::SessionEnd));
+    }
+}

@@ -1,0 +1,58 @@
+//! What the integration tests share: a local endpoint and a client for it.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use capsule::{Client, Config, FailurePolicy};
+use capsule_dev::{DevServer, Recorded, RunningServer};
+
+/// How long a test waits for telemetry before it gives up; only a bound against hangs.
+pub const FLUSH: Duration = Duration::from_secs(10);
+
+/// A `capsule-dev` endpoint on an ephemeral loopback port, with its sample policy.
+pub fn server() -> RunningServer {
+    DevServer::builder()
+        .start()
+        .expect("the local endpoint starts on loopback")
+}
+
+/// A client that talks to `server`.
+pub fn client_for(server: &RunningServer) -> Client {
+    client_with(
+        &server.url(),
+        &server.token(),
+        FailurePolicy::Open,
+        Duration::from_secs(10),
+    )
+}
+
+/// A client for any URL, with the given failure policy and decision deadline.
+pub fn client_with(url: &str, token: &str, policy: FailurePolicy, deadline: Duration) -> Client {
+    let config = Config::builder()
+        .url(url)
+        .token(token)
+        .agent("support-agent", "Customer Support Agent")
+        .failure_policy(policy)
+        .blocking_timeout(deadline)
+        .build()
+        .expect("the test configuration is valid");
+    Client::new(config).expect("the client starts")
+}
+
+/// The events the server recorded for one session, in arrival order.
+pub fn events_of(server: &RunningServer, session_id: &str) -> Vec<Recorded> {
+    server
+        .events()
+        .into_iter()
+        .filter(|event| event.session_id == session_id)
+        .collect()
+}
+
+/// The event types, in order.
+pub fn types(events: &[Recorded]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect()
+}

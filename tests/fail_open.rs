@@ -1,0 +1,136 @@
+//! When the endpoint cannot give a decision, a guarded tool still runs (fail open), or
+//! is blocked with the cause when the client fails closed.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use capsule::{BlockSource, FailurePolicy, NoDecision};
+use capsule_dev::{FaultKnobs, Faults};
+use common::{client_with, server};
+
+#[capsule::tool(skip(ran))]
+async fn refund(order_id: u64, ran: &AtomicBool) -> anyhow::Result<u64> {
+    ran.store(true, Ordering::SeqCst);
+    Ok(order_id)
+}
+
+/// A loopback address on which nothing listens: bind a port, then let it go.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback is available");
+    let addr = listener.local_addr().expect("bound");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn endpoint_down_lets_the_tool_run() {
+    let client = client_with(
+        &closed_port_url(),
+        "t",
+        FailurePolicy::Open,
+        Duration::from_secs(5),
+    );
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+
+    let refunded = session.scope(refund(7, &ran)).await.expect("fail open");
+
+    assert_eq!(refunded, 7);
+    assert!(ran.load(Ordering::SeqCst));
+    assert_eq!(client.stats().decisions_failed_open, 1);
+}
+
+#[tokio::test]
+async fn endpoint_answering_500_lets_the_tool_run() {
+    let server = server();
+    server.set_faults(Faults::all(FaultKnobs::default().status(500, 1.0)));
+    let client = client_with(
+        &server.url(),
+        &server.token(),
+        FailurePolicy::Open,
+        Duration::from_secs(5),
+    );
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+
+    session.scope(refund(8, &ran)).await.expect("fail open");
+
+    assert!(ran.load(Ordering::SeqCst));
+    assert_eq!(client.stats().decisions_failed_open, 1);
+}
+
+#[tokio::test]
+async fn endpoint_answering_500_blocks_when_failing_closed() {
+    let server = server();
+    server.set_faults(Faults::all(FaultKnobs::default().status(500, 1.0)));
+    let client = client_with(
+        &server.url(),
+        &server.token(),
+        FailurePolicy::Closed,
+        Duration::from_secs(5),
+    );
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+
+    let error = session
+        .scope(refund(9, &ran))
+        .await
+        .expect_err("fail closed");
+
+    let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
+    assert_eq!(
+        blocked.source(),
+        &BlockSource::FailClosed(NoDecision::Status(500))
+    );
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(client.stats().decisions_failed_closed, 1);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_is_cut_off_at_the_deadline() {
+    // A raw listener: it accepts connections and never writes a byte.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+
+    let client = client_with(&url, "t", FailurePolicy::Open, Duration::from_millis(300));
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+
+    session
+        .scope(refund(10, &ran))
+        .await
+        .expect("fail open after the deadline");
+
+    assert!(ran.load(Ordering::SeqCst));
+    assert_eq!(client.stats().decisions_failed_open, 1);
+    hold.abort();
+}
+
+#[tokio::test]
+async fn telemetry_to_a_dead_endpoint_is_counted_not_raised() {
+    let client = client_with(
+        &closed_port_url(),
+        "t",
+        FailurePolicy::Open,
+        Duration::from_secs(5),
+    );
+    let session = client.session("user@example.com");
+    session.agent_message("hello");
+    drop(session);
+
+    assert!(client.flush(common::FLUSH).await, "the queue did not drain");
+    let stats = client.stats();
+    assert_eq!(stats.emitted, 3);
+    assert_eq!(stats.failed, 3, "{stats:?}");
+    assert_eq!(stats.sent, 0);
+}

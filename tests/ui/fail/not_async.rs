@@ -1,0 +1,6 @@
+#[capsule::tool]
+fn order_lookup(order_id: String) -> anyhow::Result<String> {
+    Ok(order_id)
+}
+
+fn main() {}
