@@ -14,7 +14,7 @@ use crate::audit::{AuditLog, Recorded};
 use crate::auth::TokenKeys;
 use crate::error::DevError;
 use crate::faults::Faults;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::reload;
 use crate::server::{self, Shared};
 
@@ -323,6 +323,13 @@ impl RunningServer {
     /// afterwards replaces it again.
     pub fn set_policy(&self, policy: Policy) {
         self.shared.set_policy(policy);
+    }
+
+    /// Why the latest change of the watched policy file was refused (the rules in force
+    /// stayed), or `None` when it was taken or there was none.
+    #[must_use]
+    pub fn policy_reload_error(&self) -> Option<PolicyError> {
+        self.shared.reload_error()
     }
 
     /// The names of the rules in force, in order.

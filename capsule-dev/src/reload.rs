@@ -58,6 +58,7 @@ pub(crate) async fn watch_policy(
             Err(err) => {
                 let err = err.in_file(&path);
                 tracing::warn!("{err}; keeping the previous rules until the file is fixed");
+                shared.set_reload_error(err);
             }
         }
         last_text = text;

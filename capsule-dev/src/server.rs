@@ -31,7 +31,7 @@ use crate::auth::{AuthError, Claims, TokenKeys};
 use crate::event::Event;
 use crate::faults::{FaultCounters, Faults, Injected};
 use crate::inspect;
-use crate::policy::{Action, Policy, Verdict};
+use crate::policy::{Action, Policy, PolicyError, Verdict};
 
 /// The path of the events endpoint, under the server's base URL.
 pub const EVENTS_PATH: &str = "/v1/generic-webhook/hooks/events";
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) timeout: Duration,
     pub(crate) max_body_bytes: usize,
     policy: RwLock<Arc<Policy>>,
+    /// Why the latest reload of the policy file was refused; cleared by a good reload.
+    reload_error: RwLock<Option<PolicyError>>,
     faults: RwLock<Arc<Faults>>,
     counters: FaultCounters,
 }
@@ -65,6 +67,7 @@ impl Shared {
             timeout,
             max_body_bytes,
             policy: RwLock::new(Arc::new(policy)),
+            reload_error: RwLock::new(None),
             faults: RwLock::new(Arc::new(faults)),
             counters: FaultCounters::default(),
         }
@@ -76,6 +79,25 @@ impl Shared {
 
     pub(crate) fn set_policy(&self, policy: Policy) {
         *self.policy.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
+        *self
+            .reload_error
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub(crate) fn reload_error(&self) -> Option<PolicyError> {
+        self.reload_error
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Notes a refused reload; the policy in force stays.
+    pub(crate) fn set_reload_error(&self, err: PolicyError) {
+        *self
+            .reload_error
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(err);
     }
 
     pub(crate) fn faults(&self) -> Arc<Faults> {
@@ -419,7 +441,11 @@ async fn put_faults(
 
 async fn get_policy(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     match shared.authorize(&headers) {
-        Ok(_) => axum::Json(json!({"rules": shared.policy().rule_names()})).into_response(),
+        Ok(_) => axum::Json(json!({
+            "rules": shared.policy().rule_names(),
+            "reload_error": shared.reload_error().map(|err| err.to_string()),
+        }))
+        .into_response(),
         Err(response) => response,
     }
 }
