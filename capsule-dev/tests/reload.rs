@@ -1,0 +1,130 @@
+//! A watched policy file is reloaded when it changes; an invalid new version is refused and
+//! the rules in force stay.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use capsule_dev::{DevServer, RunningServer};
+use common::{decide, eventually, invocation};
+use serde_json::json;
+
+const BLOCK_FETCH: &str = r#"
+[[rule]]
+name = "no-fetch"
+tool = "fetch"
+action = "block"
+reason = "fetch is off"
+"#;
+
+const BLOCK_SHELL: &str = r#"
+[[rule]]
+name = "no-shell"
+tool = "shell"
+action = "block"
+reason = "shell is off"
+"#;
+
+async fn action_for(server: &RunningServer, tool: &str) -> String {
+    let decision = decide(server, &invocation(tool, json!({}))).await;
+    decision["response"]["action"].as_str().unwrap().to_owned()
+}
+
+/// Replaces the file the way many editors do: write a new file, rename it over the old.
+fn replace(path: &Path, text: &str) {
+    let staged = path.with_extension("new");
+    std::fs::write(&staged, text).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+fn start(path: &Path) -> RunningServer {
+    DevServer::builder()
+        .policy_file(path)
+        .reload_every(Duration::from_millis(20))
+        .start()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_changed_policy_file_replaces_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let server = start(&path);
+    assert_eq!(action_for(&server, "fetch").await, "block");
+    assert_eq!(action_for(&server, "shell").await, "allow");
+
+    replace(&path, BLOCK_SHELL);
+    eventually("the new rules", async || {
+        server.policy_rule_names() == ["no-shell"]
+    })
+    .await;
+    assert_eq!(action_for(&server, "fetch").await, "allow");
+    assert_eq!(action_for(&server, "shell").await, "block");
+
+    // Edited in place, too.
+    std::fs::write(&path, format!("{BLOCK_FETCH}{BLOCK_SHELL}")).unwrap();
+    eventually("both rules", async || server.policy_rule_names().len() == 2).await;
+    assert_eq!(action_for(&server, "fetch").await, "block");
+}
+
+#[tokio::test]
+async fn an_invalid_new_version_keeps_the_old_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let server = start(&path);
+
+    replace(
+        &path,
+        "[[rule]]\nname = \"no-shell\"\naction = \"block\"\ntool = \"[\"\n",
+    );
+    eventually("the refusal", async || {
+        server.policy_reload_error().is_some()
+    })
+    .await;
+    let err = server.policy_reload_error().unwrap();
+    assert_eq!(err.line, Some(4), "{err}");
+    assert_eq!(err.path.as_deref(), Some(path.as_path()));
+    assert_eq!(server.policy_rule_names(), ["no-fetch"]);
+    assert_eq!(action_for(&server, "fetch").await, "block");
+
+    // The refusal is visible over HTTP too.
+    let policy: serde_json::Value = common::get_dev(&server, "/_dev/policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        policy["reload_error"].as_str().unwrap().contains(":4:"),
+        "{policy}"
+    );
+
+    // Once fixed, the file is taken again and the refusal is cleared.
+    replace(&path, BLOCK_SHELL);
+    eventually("the fixed rules", async || {
+        server.policy_rule_names() == ["no-shell"]
+    })
+    .await;
+    assert!(server.policy_reload_error().is_none());
+    assert_eq!(action_for(&server, "fetch").await, "allow");
+}
+
+#[tokio::test]
+async fn a_deleted_policy_file_keeps_the_rules_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let server = start(&path);
+
+    std::fs::remove_file(&path).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(action_for(&server, "fetch").await, "block");
+
+    std::fs::write(&path, BLOCK_SHELL).unwrap();
+    eventually("the rules of the new file", async || {
+        server.policy_rule_names() == ["no-shell"]
+    })
+    .await;
+}
