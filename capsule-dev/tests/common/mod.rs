@@ -133,3 +133,81 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// The `capsule-dev` binary running as a child process, killed when dropped.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub url: String,
+    pub token: String,
+    /// The rest of its standard output, line by line.
+    pub stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Binary {
+    /// Starts the binary with `args` and reads its URL and token from what it prints.
+    pub fn start(args: &[&str]) -> Binary {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut url, mut token) = (None, None);
+        while token.is_none() {
+            let line = stdout
+                .next()
+                .expect("the binary prints its URL and token")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("capsule-dev listening on ") {
+                url = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.trim().strip_prefix("token:") {
+                token = Some(rest.trim().to_owned());
+            }
+        }
+        Binary {
+            child,
+            url: url.expect("a URL line"),
+            token: token.unwrap(),
+            stdout,
+        }
+    }
+
+    /// The events endpoint of the binary.
+    pub fn events_url(&self) -> String {
+        format!("{}{EVENTS_PATH}", self.url)
+    }
+
+    /// Posts an event and returns the status.
+    pub async fn post(&self, body: &Value) -> u16 {
+        let response = client()
+            .post(self.events_url())
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("the binary answers");
+        response.status().as_u16()
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and waits for the exit.
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("the binary exits");
+        let rest: Vec<String> = self.stdout.by_ref().map_while(Result::ok).collect();
+        (exit, rest.join("\n"))
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
