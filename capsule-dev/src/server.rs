@@ -131,7 +131,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_dev/sessions/{session_id}/events",
             get(list_session_events),
         )
-        .fallback(not_found)
+        .fallback(unknown_endpoint)
         .with_state(shared)
 }
 
@@ -469,10 +469,9 @@ async fn list_sessions(
         .audit
         .with_events(|events| inspect::sessions(events, &agent_id));
     if sessions.is_empty() {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            json!({"error": format!("no agent {agent_id:?} has sent events; see GET /_dev/agents")}),
-        );
+        return not_found(&format!(
+            "no agent {agent_id:?} has sent events; see GET /_dev/agents"
+        ));
     }
     axum::Json(sessions).into_response()
 }
@@ -489,21 +488,19 @@ async fn list_session_events(
         .audit
         .with_events(|events| inspect::session_events(events, &session_id));
     if events.is_empty() {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            json!({
-                "error": format!(
-                    "no session {session_id:?} has events; see GET /_dev/agents/{{agent_id}}/sessions"
-                )
-            }),
-        );
+        return not_found(&format!(
+            "no session {session_id:?} has events; see GET /_dev/agents/{{agent_id}}/sessions"
+        ));
     }
     axum::Json(events).into_response()
 }
 
-async fn not_found() -> Response {
-    error_response(
-        StatusCode::NOT_FOUND,
-        json!({"error": format!("no such endpoint; events go to POST {EVENTS_PATH}")}),
-    )
+async fn unknown_endpoint() -> Response {
+    not_found(&format!(
+        "no such endpoint; events go to POST {EVENTS_PATH}"
+    ))
+}
+
+fn not_found(problem: &str) -> Response {
+    error_response(StatusCode::NOT_FOUND, json!({"error": problem}))
 }

@@ -188,44 +188,29 @@ async fn set_policy_takes_effect_for_the_next_request() {
 
 #[test]
 fn a_bad_policy_file_is_refused_at_start_with_the_line_and_the_problem() {
+    let rule = |rest: &str| format!("[[rule]]\nname = \"a\"\naction = \"block\"\n{rest}");
     let cases = [
-        ("[[rule]]\nname = \"a\"\naction = \"deny\"\n", 3, "deny"),
         (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\ntool = \"[\"\n",
-            4,
-            "glob",
+            "[[rule]]\nname = \"a\"\naction = \"deny\"\n".to_owned(),
+            3,
+            "deny",
         ),
+        (rule("tool = \"[\"\n"), 4, "glob"),
+        (rule("\ninput = { regex = \"(\" }\n"), 5, "regex"),
+        (rule("mesage = { regex = \"x\" }\n"), 4, "mesage"),
         (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\n\ninput = { regex = \"(\" }\n",
-            5,
-            "regex",
-        ),
-        (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\nmesage = { regex = \"x\" }\n",
-            4,
-            "mesage",
-        ),
-        (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\ninput = { pointer = \"q\", contains = \"x\" }\n",
+            rule("input = { pointer = \"q\", contains = \"x\" }\n"),
             4,
             "pointer",
         ),
+        (rule("input = { pointer = \"/q\" }\n"), 4, "exactly one"),
         (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\ninput = { pointer = \"/q\" }\n",
-            4,
-            "exactly one",
-        ),
-        (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\n[[rule]]\nname = \"a\"\naction = \"allow\"\n",
+            rule("[[rule]]\nname = \"a\"\naction = \"allow\"\n"),
             4,
             "twice",
         ),
-        (
-            "[[rule]]\nname = \"a\"\naction = \"block\"\nevent_types = [\"tool_call\"]\n",
-            4,
-            "tool_call",
-        ),
-        ("[[rule]\n", 1, ""),
+        (rule("event_types = [\"tool_call\"]\n"), 4, "tool_call"),
+        ("[[rule]\n".to_owned(), 1, ""),
     ];
     for (text, line, words) in cases {
         let mut file = tempfile::NamedTempFile::new().unwrap();

@@ -18,7 +18,10 @@ async fn blocking_events_get_200_with_the_exact_decision_body() {
     assert_eq!(blocked.headers()["content-type"], "application/json");
     assert_eq!(
         blocked.text().await.unwrap(),
-        r#"{"apiVersion":"1","response":{"action":"block","reason":"Policy violation: query accesses sensitive table"}}"#
+        concat!(
+            r#"{"apiVersion":"1","response":{"action":"block","#,
+            r#""reason":"Policy violation: query accesses sensitive table"}}"#
+        )
     );
 
     let allowed = post(&server, &sample("user_message")).await;

@@ -48,7 +48,8 @@ pub fn sample(event_type: &str) -> Value {
 /// A `tool_invocation` of `tool` with `input`.
 pub fn invocation(tool: &str, input: Value) -> Value {
     let mut body = sample("tool_invocation");
-    body["tool"] = json!({"name": tool, "input": input});
+    body["tool"]["name"] = json!(tool);
+    body["tool"]["input"] = input;
     body
 }
 

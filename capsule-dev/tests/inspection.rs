@@ -1,0 +1,187 @@
+//! Inspection: the agents seen, the sessions of an agent and the events of a session over
+//! JSON, and a session's timeline in the terminal.
+
+mod common;
+
+use std::process::Command;
+
+use capsule_dev::DevServer;
+use common::{get_dev, post, sample};
+use serde_json::{Value, json};
+
+fn of(event_type: &str, session: &str, agent: &str) -> Value {
+    let mut body = sample(event_type);
+    body["session_id"] = json!(session);
+    body["agent"] = json!({"id": agent, "name": format!("{agent} agent")});
+    body
+}
+
+#[tokio::test]
+async fn agents_sessions_and_events_are_listed_in_order() {
+    let server = DevServer::builder().start().unwrap();
+    for body in [
+        of("session_start", "s-1", "support"),
+        of("tool_invocation", "s-1", "support"),
+        of("session_start", "s-9", "billing"),
+        of("session_start", "s-2", "support"),
+        of("session_end", "s-1", "support"),
+    ] {
+        assert!(post(&server, &body).await.status().is_success());
+    }
+
+    let agents: Value = get_dev(&server, "/_dev/agents").await.json().await.unwrap();
+    let ids: Vec<&str> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["support", "billing"], "in the order first seen");
+    assert_eq!(agents[0]["name"], "support agent");
+    assert_eq!(agents[0]["sessions"], 2);
+    assert_eq!(agents[0]["events"], 4);
+    let seen = |key: &str| {
+        let text = agents[0][key].as_str().unwrap();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert!(seen("first_seen") < seen("last_seen"));
+
+    let sessions: Value = get_dev(&server, "/_dev/agents/support/sessions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["s-1", "s-2"]);
+    assert_eq!(sessions[0]["events"], 3);
+    assert_eq!(sessions[0]["blocked"], 1);
+
+    let events: Value = get_dev(&server, "/_dev/sessions/s-1/events")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["session_start", "tool_invocation", "session_end"]);
+    assert_eq!(events[1]["rule"], "sensitive-table");
+    assert_eq!(events[1]["body"]["tool"]["name"], "database_query");
+}
+
+#[tokio::test]
+async fn unknown_agents_and_sessions_are_404_and_the_views_need_the_token() {
+    let server = DevServer::builder().start().unwrap();
+    assert_eq!(
+        get_dev(&server, "/_dev/agents/nobody/sessions")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        get_dev(&server, "/_dev/sessions/nothing/events")
+            .await
+            .status(),
+        404
+    );
+    let agents: Value = get_dev(&server, "/_dev/agents").await.json().await.unwrap();
+    assert_eq!(agents, json!([]));
+
+    let anonymous = common::client()
+        .get(format!("{}/_dev/agents", server.url()))
+        .send()
+        .await;
+    assert_eq!(anonymous.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn clear_events_empties_the_views() {
+    let server = DevServer::builder().start().unwrap();
+    assert_eq!(post(&server, &sample("session_start")).await.status(), 202);
+    server.clear_events();
+    assert!(server.events().is_empty());
+    let agents: Value = get_dev(&server, "/_dev/agents").await.json().await.unwrap();
+    assert_eq!(agents, json!([]));
+}
+
+#[tokio::test]
+async fn the_timeline_subcommand_prints_a_session_from_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let server = DevServer::builder().audit_file(&path).start().unwrap();
+    for kind in [
+        "session_start",
+        "user_message",
+        "tool_invocation",
+        "tool_result",
+        "session_end",
+    ] {
+        assert!(
+            post(&server, &of(kind, "sess-t", "support"))
+                .await
+                .status()
+                .is_success()
+        );
+    }
+    assert!(
+        post(&server, &of("session_start", "sess-other", "support"))
+            .await
+            .status()
+            .is_success()
+    );
+    drop(server);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
+        .args(["timeline", "sess-t", "--audit"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].contains("session_start"));
+    assert!(
+        lines[1].contains("user_message") && lines[1].contains("ALLOW"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("database_query") && lines[2].contains("BLOCK"),
+        "{text}"
+    );
+    assert!(lines[2].contains("[sensitive-table]"), "{text}");
+    assert!(lines[4].contains("session_end"));
+
+    // Without a session id, the sessions are listed.
+    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
+        .args(["timeline", "--audit"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("sess-t") && text.contains("sess-other"),
+        "{text}"
+    );
+
+    // An unknown session says how to find one.
+    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
+        .args(["timeline", "nope", "--audit"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("list"));
+}
