@@ -2,16 +2,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Binary, sample};
 
 #[test]
 fn help_documents_every_option_and_command() {
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let output = common::run(["--help"], common::NO_PATHS);
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for option in [
@@ -68,16 +63,16 @@ async fn faults_json_sets_per_event_type_knobs_at_start() {
 
 #[test]
 fn bad_fault_options_are_refused_with_the_knob_named() {
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args([
+    let output = common::run(
+        [
             "--bind",
             "127.0.0.1:0",
             "--no-audit",
             "--close-share",
             "1.5",
-        ])
-        .output()
-        .unwrap();
+        ],
+        common::NO_PATHS,
+    );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("close_share"));
 }

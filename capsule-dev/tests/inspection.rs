@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use capsule_dev::DevServer;
 use common::{get_dev, post, sample};
 use serde_json::{Value, json};
@@ -139,11 +137,7 @@ async fn the_timeline_subcommand_prints_a_session_from_the_audit_log() {
     );
     drop(server);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args(["timeline", "sess-t", "--audit"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = common::run(["timeline", "sess-t", "--audit"], [&path]);
     assert!(
         output.status.success(),
         "{}",
@@ -165,11 +159,7 @@ async fn the_timeline_subcommand_prints_a_session_from_the_audit_log() {
     assert!(lines[4].contains("session_end"));
 
     // Without a session id, the sessions are listed.
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args(["timeline", "--audit"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = common::run(["timeline", "--audit"], [&path]);
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
         text.contains("sess-t") && text.contains("sess-other"),
@@ -177,11 +167,7 @@ async fn the_timeline_subcommand_prints_a_session_from_the_audit_log() {
     );
 
     // An unknown session says how to find one.
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args(["timeline", "nope", "--audit"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = common::run(["timeline", "nope", "--audit"], [&path]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("list"));
 }

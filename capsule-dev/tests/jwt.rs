@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use capsule_dev::{DevServer, RunningServer, TokenKeys};
@@ -89,8 +88,8 @@ async fn a_configured_secret_accepts_tokens_minted_elsewhere_with_it() {
 async fn the_token_subcommand_mints_a_token_for_a_tenant_with_an_expiry() {
     let secret = "subcommand-secret";
     let server = DevServer::builder().secret(secret).start().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args([
+    let output = common::run(
+        [
             "token",
             "--tenant",
             "globex",
@@ -98,9 +97,9 @@ async fn the_token_subcommand_mints_a_token_for_a_tenant_with_an_expiry() {
             "1h",
             "--secret",
             secret,
-        ])
-        .output()
-        .unwrap();
+        ],
+        common::NO_PATHS,
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -123,10 +122,7 @@ async fn the_token_subcommand_mints_a_token_for_a_tenant_with_an_expiry() {
     assert_eq!(server.events()[0].tenant, "globex");
 
     // Minted with another secret, the same request is refused.
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args(["token", "--secret", "another-secret"])
-        .output()
-        .unwrap();
+    let output = common::run(["token", "--secret", "another-secret"], common::NO_PATHS);
     let other = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let response = post_with_token(&server, Some(&other), &sample("session_start")).await;
     assert_eq!(response.status(), 401);

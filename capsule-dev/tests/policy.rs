@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
 
 use capsule_dev::{DevError, DevServer, Policy};
 use common::{decide, invocation, post, prompt, sample};
@@ -233,11 +232,10 @@ fn the_binary_refuses_a_bad_policy_file_and_says_where() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(b"[[rule]]\nname = \"a\"\naction = \"block\"\ninput = { regex = \"(\" }\n")
         .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .args(["--bind", "127.0.0.1:0", "--no-audit", "--policy"])
-        .arg(file.path())
-        .output()
-        .unwrap();
+    let output = common::run(
+        ["--bind", "127.0.0.1:0", "--no-audit", "--policy"],
+        [file.path()],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -249,10 +247,7 @@ fn the_binary_refuses_a_bad_policy_file_and_says_where() {
 
 #[test]
 fn the_sample_policy_is_printed_by_its_subcommand_and_parses() {
-    let output = Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
-        .arg("sample-policy")
-        .output()
-        .unwrap();
+    let output = common::run(["sample-policy"], common::NO_PATHS);
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     let policy = Policy::from_toml_str(&text).unwrap();

@@ -212,3 +212,18 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// No trailing path arguments, for [`run`].
+pub const NO_PATHS: [&std::path::Path; 0] = [];
+
+/// Runs the binary to the end with `args`, then `paths`, and returns what it did.
+pub fn run<const N: usize, P: AsRef<std::ffi::OsStr>>(
+    args: [&str; N],
+    paths: impl IntoIterator<Item = P>,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_capsule-dev"))
+        .args(args)
+        .args(paths)
+        .output()
+        .expect("the binary runs")
+}
