@@ -237,8 +237,8 @@ impl DevServerBuilder {
 }
 
 /// A server that is running. Dropping it stops it: open requests get a few seconds to
-/// finish, the audit log is synced, and the thread is joined (the drop returns within
-/// about [`STOP_GRACE`] twice over even if a request hangs).
+/// finish, the audit log is synced, and the thread is joined. The drop returns within
+/// about six seconds even if a request hangs.
 ///
 /// ```
 /// use capsule_dev::DevServer;
