@@ -1,6 +1,7 @@
 //! Starting a server from Rust: on its own thread with its own tokio runtime, so it works
 //! from sync code and from any kind of async test alike.
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ impl DevServer {
     }
 }
 
-/// Settings of a server before it starts.
+/// Settings of a server before it starts. Its `Debug` output never shows the secret.
 #[derive(Debug)]
 pub struct DevServerBuilder {
     addr: SocketAddr,
@@ -46,7 +47,7 @@ pub struct DevServerBuilder {
     policy_file: Option<PathBuf>,
     reload_every: Duration,
     faults: Faults,
-    secret: Option<Vec<u8>>,
+    keys: Option<TokenKeys>,
     audit_file: Option<PathBuf>,
     timeout: Duration,
     max_body_bytes: usize,
@@ -61,7 +62,7 @@ impl Default for DevServerBuilder {
             policy_file: None,
             reload_every: Duration::from_millis(500),
             faults: Faults::none(),
-            secret: None,
+            keys: None,
             audit_file: None,
             timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
@@ -110,8 +111,8 @@ impl DevServerBuilder {
     /// The HS256 secret for tokens, so tokens minted elsewhere with it are accepted. By
     /// default a random secret is generated at start.
     #[must_use]
-    pub fn secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
-        self.secret = Some(secret.into());
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.keys = Some(TokenKeys::from_secret(secret.as_ref()));
         self
     }
 
@@ -165,10 +166,7 @@ impl DevServerBuilder {
             })?,
             None => AuditLog::in_memory(),
         };
-        let keys = match &self.secret {
-            Some(secret) => TokenKeys::from_secret(secret),
-            None => TokenKeys::generate(),
-        };
+        let keys = self.keys.unwrap_or_else(TokenKeys::generate);
         let token = keys.mint("dev", TOKEN_TTL);
 
         let listener = std::net::TcpListener::bind(self.addr).map_err(|source| DevError::Bind {
@@ -249,7 +247,6 @@ impl DevServerBuilder {
 /// server.shutdown();
 /// # Ok::<(), capsule_dev::DevError>(())
 /// ```
-#[derive(Debug)]
 pub struct RunningServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -346,6 +343,15 @@ impl RunningServer {
     /// Stops the server; the same as dropping it.
     pub fn shutdown(self) {
         drop(self);
+    }
+}
+
+impl fmt::Debug for RunningServer {
+    /// The address only: the token stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

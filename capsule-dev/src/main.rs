@@ -217,7 +217,14 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         eprintln!("capsule-dev: cannot wait for Ctrl-C ({err}); stopping");
     }
     server.shutdown();
-    println!("capsule-dev stopped; audit log flushed");
+    if args.no_audit {
+        println!("capsule-dev stopped");
+    } else {
+        println!(
+            "capsule-dev stopped; audit log {} synced",
+            args.audit.display()
+        );
+    }
     Ok(())
 }
 

@@ -127,3 +127,13 @@ async fn the_token_subcommand_mints_a_token_for_a_tenant_with_an_expiry() {
     let response = post_with_token(&server, Some(&other), &sample("session_start")).await;
     assert_eq!(response.status(), 401);
 }
+
+#[test]
+fn debug_output_shows_neither_the_secret_nor_the_token() {
+    let builder = DevServer::builder().secret("do-not-print-me");
+    assert!(!format!("{builder:?}").contains("do-not-print-me"));
+    let server = builder.start().unwrap();
+    let shown = format!("{server:?}");
+    assert!(!shown.contains(&server.token()), "{shown}");
+    assert!(shown.contains(&server.addr().to_string()), "{shown}");
+}
