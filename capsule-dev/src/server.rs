@@ -462,18 +462,12 @@ async fn list_sessions(
     Path(agent_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = shared.authorize(&headers) {
-        return response;
-    }
-    let sessions = shared
-        .audit
-        .with_events(|events| inspect::sessions(events, &agent_id));
-    if sessions.is_empty() {
-        return not_found(&format!(
-            "no agent {agent_id:?} has sent events; see GET /_dev/agents"
-        ));
-    }
-    axum::Json(sessions).into_response()
+    view_or_404(
+        &shared,
+        &headers,
+        |events| inspect::sessions(events, &agent_id),
+        || format!("no agent {agent_id:?} has sent events; see GET /_dev/agents"),
+    )
 }
 
 async fn list_session_events(
@@ -481,18 +475,34 @@ async fn list_session_events(
     Path(session_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = shared.authorize(&headers) {
+    view_or_404(
+        &shared,
+        &headers,
+        |events| inspect::session_events(events, &session_id),
+        || {
+            format!(
+                "no session {session_id:?} has events; see GET /_dev/agents/{{agent_id}}/sessions"
+            )
+        },
+    )
+}
+
+/// Checks the token, then answers `view` of the recorded events as JSON, or `404` with
+/// `missing` when the view is empty.
+fn view_or_404<T: Serialize>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    view: impl FnOnce(&[Recorded]) -> Vec<T>,
+    missing: impl FnOnce() -> String,
+) -> Response {
+    if let Err(response) = shared.authorize(headers) {
         return response;
     }
-    let events = shared
-        .audit
-        .with_events(|events| inspect::session_events(events, &session_id));
-    if events.is_empty() {
-        return not_found(&format!(
-            "no session {session_id:?} has events; see GET /_dev/agents/{{agent_id}}/sessions"
-        ));
+    let items = shared.audit.with_events(view);
+    if items.is_empty() {
+        return not_found(&missing());
     }
-    axum::Json(events).into_response()
+    axum::Json(items).into_response()
 }
 
 async fn unknown_endpoint() -> Response {
