@@ -30,7 +30,7 @@ pub use capsule_macros::tool;
 pub use capsule_runtime::{
     Agent, BlockSource, Blocked, Client, Config, ConfigBuilder, ConfigError, Decision, Error,
     Event, EventKind, FailurePolicy, InitGuard, Json, NoDecision, Session, Stats, Timestamp, Token,
-    User, Verdict, global, init,
+    ToolOutput, User, Verdict, global, init,
 };
 
 #[doc(hidden)]

@@ -1,52 +1,109 @@
 //! Parsing the arguments of `#[capsule::tool(...)]`.
+//!
+//! Every argument may be given once. An unknown or repeated argument is an error spanned
+//! on the argument, never a warning, so a typo cannot silently change what is sent.
 
 use syn::meta::ParseNestedMeta;
-use syn::{Ident, LitStr, Path};
+use syn::{Expr, Ident, LitStr, Path, Token};
 
 /// The attribute's arguments, as written.
 #[derive(Default)]
 pub(crate) struct Args {
     /// `name = "..."`: the tool name sent to Capsule.
     pub(crate) name: Option<LitStr>,
-    /// `skip(a, b)`: parameters left out of the input.
+    /// `skip(a, b)`: bindings left out of the input.
     pub(crate) skip: Option<Vec<Ident>>,
+    /// `skip_all`: send an empty input object.
+    pub(crate) skip_all: Option<Ident>,
+    /// `input = args`: send this one argument as the whole input object.
+    pub(crate) input: Option<Ident>,
+    /// `skip_output`: leave the output out of `tool_result`.
+    pub(crate) skip_output: Option<Ident>,
+    /// `on_block = expr`: turns a block into the function's return value.
+    pub(crate) on_block: Option<Expr>,
     /// `crate = "..."`: the path of the `capsule` crate when it is renamed.
     pub(crate) krate: Option<Path>,
 }
 
+const EXPECTED: &str = "expected one of `name = \"...\"`, `skip(arg, ...)`, `skip_all`, \
+                        `input = arg`, `skip_output`, `on_block = ...` or `crate = \"...\"`";
+
 impl Args {
-    /// Reads one `key = value` or `key(...)` argument.
+    /// Reads one `key`, `key = value` or `key(...)` argument.
     pub(crate) fn parse_one(&mut self, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
-        if meta.path.is_ident("name") {
+        let path = &meta.path;
+        if path.is_ident("name") {
             reject_repeat(meta, self.name.is_some())?;
-            let name: LitStr = meta.value()?.parse()?;
-            if name.value().trim().is_empty() {
-                return Err(syn::Error::new(
-                    name.span(),
-                    "the tool name must not be empty",
-                ));
-            }
-            self.name = Some(name);
-        } else if meta.path.is_ident("skip") {
+            self.name = Some(parse_name(meta)?);
+        } else if path.is_ident("skip") {
             reject_repeat(meta, self.skip.is_some())?;
-            let mut names = Vec::new();
-            meta.parse_nested_meta(|inner| {
-                let ident = inner.path.require_ident()?;
-                names.push(ident.clone());
-                Ok(())
-            })?;
-            self.skip = Some(names);
-        } else if meta.path.is_ident("crate") {
+            self.skip = Some(parse_idents(meta)?);
+        } else if path.is_ident("skip_all") {
+            reject_repeat(meta, self.skip_all.is_some())?;
+            self.skip_all = Some(flag(meta)?);
+        } else if path.is_ident("input") {
+            reject_repeat(meta, self.input.is_some())?;
+            self.input = Some(parse_binding(meta)?);
+        } else if path.is_ident("skip_output") {
+            reject_repeat(meta, self.skip_output.is_some())?;
+            self.skip_output = Some(flag(meta)?);
+        } else if path.is_ident("on_block") {
+            reject_repeat(meta, self.on_block.is_some())?;
+            self.on_block = Some(meta.value()?.parse()?);
+        } else if path.is_ident("crate") {
             reject_repeat(meta, self.krate.is_some())?;
-            let path: LitStr = meta.value()?.parse()?;
-            self.krate = Some(path.parse()?);
+            self.krate = Some(parse_crate(meta)?);
         } else {
-            return Err(meta.error(
-                "unknown argument of #[capsule::tool]; expected `name = \"...\"`, \
-                 `skip(arg, ...)` or `crate = \"...\"`",
-            ));
+            return Err(meta.error(format!("unknown argument of #[capsule::tool]; {EXPECTED}")));
         }
         Ok(())
+    }
+}
+
+/// `name = "..."`, which must not be blank.
+fn parse_name(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let name: LitStr = meta.value()?.parse()?;
+    if name.value().trim().is_empty() {
+        return Err(syn::Error::new(
+            name.span(),
+            "the tool name must not be empty: give the name the model knows the tool by",
+        ));
+    }
+    Ok(name)
+}
+
+/// `skip(a, b)`: a list of plain names.
+fn parse_idents(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Ident>> {
+    let mut names = Vec::new();
+    meta.parse_nested_meta(|inner| {
+        if !inner.input.is_empty() && !inner.input.peek(Token![,]) {
+            return Err(
+                inner.error("`skip(...)` takes parameter names only, as in `skip(db, ctx)`")
+            );
+        }
+        names.push(inner.path.require_ident()?.clone());
+        Ok(())
+    })?;
+    Ok(names)
+}
+
+/// A flag such as `skip_all`, which takes no value.
+fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
+    let ident = meta.path.require_ident()?;
+    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+        return Err(meta.error(format!("`{ident}` takes no value: write just `{ident}`")));
+    }
+    Ok(ident.clone())
+}
+
+/// `crate = "path"` as serde spells it, or `crate = path`.
+fn parse_crate(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let text: LitStr = value.parse()?;
+        text.parse_with(Path::parse_mod_style)
+    } else {
+        value.call(Path::parse_mod_style)
     }
 }
 
@@ -57,7 +114,17 @@ fn reject_repeat(meta: &ParseNestedMeta<'_>, seen: bool) -> syn::Result<()> {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
-        return Err(meta.error(format!("`{name}` is given more than once")));
+        return Err(meta.error(format!("`{name}` is given more than once: keep one")));
     }
     Ok(())
+}
+
+/// `input = arg`: one parameter name, never the receiver.
+fn parse_binding(meta: &ParseNestedMeta<'_>) -> syn::Result<Ident> {
+    let value = meta.value()?;
+    if value.peek(Token![self]) {
+        return Err(value
+            .error("the receiver is never part of the input: name one of the other parameters"));
+    }
+    value.parse()
 }

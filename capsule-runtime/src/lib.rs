@@ -33,10 +33,13 @@ pub use event::{Agent, Event, EventKind, Json, Timestamp, User};
 pub use global::{InitGuard, client as global, init};
 pub use session::Session;
 pub use stats::Stats;
+pub use tool::ToolOutput;
 
 /// Items that `#[capsule::tool]` expands to. Not a public API: it may change in any
 /// release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::tool::{FromBlocked, Input, ToolCall, ToolOutput, ToolRun, blocked};
+    pub use crate::tool::{
+        FromBlocked, Input, ToolArgument, ToolCall, ToolOutput, ToolRun, on_block,
+    };
 }

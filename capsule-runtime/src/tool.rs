@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Display;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -70,19 +71,32 @@ pub struct ToolRun {
 impl ToolRun {
     /// Queues `tool_result` with the call's output; never waits.
     pub fn finish<R: ToolOutput + ?Sized>(self, result: &R) {
+        let output = result.to_output();
+        self.report(output);
+    }
+
+    /// Queues `tool_result` with `null` for the output, for a tool whose output is not
+    /// to be sent; never waits.
+    pub fn finish_without_output(self) {
+        self.report(Json::null());
+    }
+
+    fn report(self, output: Json) {
         let kind = EventKind::ToolResult {
             name: Cow::Borrowed(self.name),
             input: self.input,
-            output: result.to_output(),
+            output,
         };
         self.scope.client.emit(self.scope.event(kind));
     }
 }
 
-/// The arguments of a guarded call, collected as a JSON object keyed by parameter name.
+/// The arguments of a guarded call, collected as a JSON object keyed by binding name.
 #[derive(Debug, Default)]
 pub struct Input {
     fields: Vec<(&'static str, Box<RawValue>)>,
+    /// Set when one argument is the whole input object.
+    whole: Option<Box<RawValue>>,
 }
 
 impl Input {
@@ -91,21 +105,38 @@ impl Input {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             fields: Vec::with_capacity(capacity),
+            whole: None,
+        }
+    }
+
+    /// An input that is `value` itself, when it serialises to a JSON object; any other
+    /// value is sent as `{name: value}`, since `tool.input` is always an object.
+    #[must_use]
+    pub fn whole<T: ToolArgument + ?Sized>(name: &'static str, value: &T) -> Self {
+        let raw = raw_json(value);
+        if raw.get().starts_with('{') {
+            return Self {
+                fields: Vec::new(),
+                whole: Some(raw),
+            };
+        }
+        Self {
+            fields: vec![(name, raw)],
+            whole: None,
         }
     }
 
     /// Adds one argument. A value that serde cannot turn into JSON is sent as a string
     /// that says so, rather than losing the whole check.
-    pub fn field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) {
-        let raw = serde_json::value::to_raw_value(value).unwrap_or_else(|err| {
-            let note = format!("<not serialisable: {err}>");
-            serde_json::value::to_raw_value(&note).unwrap_or_else(|_| null())
-        });
-        self.fields.push((name, raw));
+    pub fn field<T: ToolArgument + ?Sized>(&mut self, name: &'static str, value: &T) {
+        self.fields.push((name, raw_json(value)));
     }
 
     fn finish(self) -> Json {
-        let text = serde_json::to_string(&self).unwrap_or_else(|_| "{}".to_owned());
+        let text = match self.whole {
+            Some(whole) => whole.get().to_owned(),
+            None => serde_json::to_string(&self).unwrap_or_else(|_| "{}".to_owned()),
+        };
         Json::from_json_text(text).unwrap_or_else(|_| Json::null())
     }
 }
@@ -120,15 +151,55 @@ impl Serialize for Input {
     }
 }
 
+/// `value` as JSON, or a JSON string saying why it could not be serialised.
+fn raw_json<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|err| {
+        let note = format!("<not serialisable: {err}>");
+        serde_json::value::to_raw_value(&note).unwrap_or_else(|_| null())
+    })
+}
+
 fn null() -> Box<RawValue> {
     RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!())
 }
 
-/// A return type whose value can be reported in `tool_result`.
+/// An argument that can be sent in `tool.input`: any `Serialize` value.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be reported as a guarded tool's output",
-    label = "a guarded tool must return `Result<T, E>` with `T: Serialize` and `E: Display`",
-    note = "`#[capsule::tool]` sends the `Ok` value as JSON, or the error's text"
+    message = "`{Self}` cannot be sent in a guarded tool's `input`",
+    label = "this argument is not `Serialize`",
+    note = "derive `serde::Serialize` for it, or leave the argument out with \
+            `#[capsule::tool(skip(...))]`"
+)]
+pub trait ToolArgument: Serialize {}
+
+impl<T: Serialize + ?Sized> ToolArgument for T {}
+
+/// A return value that a guarded tool can report as the `output` of `tool_result`.
+///
+/// `Result<T, E>` reports the `Ok` value as JSON and an error as its text. Plain
+/// values that tools commonly hand to a model (`String`, `serde_json::Value`, numbers,
+/// `Option` and `Vec` of `Serialize` values) report themselves as JSON. For a type of
+/// your own that a tool returns directly (with `on_block`), implement it in one line:
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// struct Answer {
+///     text: String,
+/// }
+///
+/// impl capsule_runtime::ToolOutput for Answer {
+///     fn to_output(&self) -> capsule_runtime::Json {
+///         capsule_runtime::Json::from_serialize(self).unwrap_or_else(|_| capsule_runtime::Json::null())
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the output of this guarded tool, `{Self}`, cannot be reported in `tool_result`",
+    label = "a guarded tool returns `Result<T, E>` with `T: Serialize` and `E: Display`, or a \
+             value that implements `capsule::ToolOutput`",
+    note = "derive `serde::Serialize` for the output, implement `capsule::ToolOutput` for a type \
+            the tool returns directly, or leave the output out with \
+            `#[capsule::tool(skip_output)]`"
 )]
 pub trait ToolOutput {
     /// The value as it goes into `tool.output`.
@@ -138,19 +209,98 @@ pub trait ToolOutput {
 impl<T: Serialize, E: Display> ToolOutput for Result<T, E> {
     fn to_output(&self) -> Json {
         match self {
-            Ok(value) => Json::from_serialize(value)
-                .unwrap_or_else(|err| Json::string(&format!("<not serialisable: {err}>"))),
+            Ok(value) => serialised(value),
             Err(err) => Json::string(&err.to_string()),
         }
+    }
+}
+
+/// `value` as JSON, or a JSON string saying why it could not be serialised.
+fn serialised<T: Serialize + ?Sized>(value: &T) -> Json {
+    Json::from_serialize(value)
+        .unwrap_or_else(|err| Json::string(&format!("<not serialisable: {err}>")))
+}
+
+/// Implements [`ToolOutput`] as plain JSON for values a tool may return directly.
+macro_rules! output_as_json {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            impl ToolOutput for $ty {
+                fn to_output(&self) -> Json {
+                    serialised(self)
+                }
+            }
+        )*
+    };
+}
+
+output_as_json!(
+    (),
+    bool,
+    char,
+    str,
+    String,
+    Cow<'_, str>,
+    serde_json::Value,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    f32,
+    f64,
+);
+
+impl<T: Serialize> ToolOutput for Option<T> {
+    fn to_output(&self) -> Json {
+        serialised(self)
+    }
+}
+
+impl<T: Serialize> ToolOutput for Vec<T> {
+    fn to_output(&self) -> Json {
+        serialised(self)
+    }
+}
+
+impl ToolOutput for Json {
+    fn to_output(&self) -> Json {
+        self.clone()
+    }
+}
+
+impl<T: ToolOutput + ?Sized> ToolOutput for &T {
+    fn to_output(&self) -> Json {
+        (**self).to_output()
+    }
+}
+
+impl<T: ToolOutput + ?Sized> ToolOutput for Box<T> {
+    fn to_output(&self) -> Json {
+        (**self).to_output()
+    }
+}
+
+impl<T: ToolOutput + ?Sized> ToolOutput for Arc<T> {
+    fn to_output(&self) -> Json {
+        (**self).to_output()
     }
 }
 
 /// A return type that can carry a block back to the caller.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot carry a Capsule block",
-    label = "a guarded tool must return `Result<T, E>` where `E: From<capsule::Blocked>`",
-    note = "return for example `anyhow::Result<T>`, `Result<T, Box<dyn Error + Send + Sync>>`, \
-            or your own error type with `impl From<capsule::Blocked>`"
+    label = "a guarded tool returns `Result<T, E>` with `E: From<capsule::Blocked>`",
+    note = "return for example `anyhow::Result<T>` or `Result<T, Box<dyn Error + Send + Sync>>`, \
+            add `impl From<capsule::Blocked>` to your error type, or turn the block into a value \
+            of this type with `#[capsule::tool(on_block = |blocked| ...)]`"
 )]
 pub trait FromBlocked {
     /// The value the guarded function returns instead of running its body.
@@ -163,10 +313,10 @@ impl<T, E: From<Blocked>> FromBlocked for Result<T, E> {
     }
 }
 
-/// Turns a block into the guarded function's return value; generic so that generated
-/// code never has to spell the return type.
+/// Runs the `on_block` handler of a guarded tool; a function rather than a call of the
+/// closure in place, so that the closure's parameter and return types are inferred from
+/// the tool's signature.
 #[inline]
-#[must_use]
-pub fn blocked<R: FromBlocked>(blocked: Blocked) -> R {
-    R::from_blocked(blocked)
+pub fn on_block<R>(blocked: Blocked, handler: impl FnOnce(Blocked) -> R) -> R {
+    handler(blocked)
 }

@@ -56,3 +56,24 @@ pub fn types(events: &[Recorded]) -> Vec<&str> {
         .map(|event| event.event_type.as_str())
         .collect()
 }
+
+/// Runs `call` in a new session against `server`, and returns its output with the
+/// `tool_invocation` and `tool_result` events the endpoint recorded for that session.
+pub async fn guarded_call<F: std::future::Future>(
+    server: &RunningServer,
+    call: F,
+) -> (F::Output, Vec<Recorded>) {
+    let client = client_for(server);
+    let session = client.session("user@example.com");
+    let output = session.scope(call).await;
+
+    assert!(
+        client.flush(FLUSH).await,
+        "telemetry was not delivered in time"
+    );
+    let tool_events = events_of(server, session.id())
+        .into_iter()
+        .filter(|event| event.event_type.starts_with("tool_"))
+        .collect();
+    (output, tool_events)
+}
