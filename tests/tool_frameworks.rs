@@ -51,7 +51,9 @@ impl Server {
     /// `#[capsule::tool]` above rmcp's `#[tool]`: it sees the `async fn` as written.
     #[capsule::tool(
         name = "database_query",
-        on_block = |blocked| Ok(CallToolResult::error(vec![ContentBlock::text(blocked.to_string())]))
+        on_block = |blocked| Ok(CallToolResult::error(vec![ContentBlock::text(
+            blocked.to_string()
+        )]))
     )]
     #[tool(description = "Runs a read-only query")]
     async fn run_query(
@@ -65,7 +67,11 @@ impl Server {
 
     /// `#[capsule::tool]` below rmcp's `#[tool]`: it sees rmcp's pinned future.
     #[tool(description = "Counts the rows of a query")]
-    #[capsule::tool(name = "database_query", input = args, on_block = |blocked| blocked.to_string())]
+    #[capsule::tool(
+        name = "database_query",
+        input = args,
+        on_block = |blocked| blocked.to_string()
+    )]
     async fn count_rows(&self, args: Parameters<QueryArgs>) -> String {
         format!("42 rows for {}", args.0.query)
     }

@@ -5,12 +5,12 @@
 //! that runs only after the check allowed it, so `return` and `?` in the body end the
 //! body, not the guard, and the `tool_result` still goes out. The body is never copied.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{Block, Expr, Path, Stmt, token};
 
-use crate::model::{Field, Input, Shape, Tool, pinned_body};
+use crate::model::{Field, Input, Shape, Tool, last_span, pinned_body};
 
 /// The names of the generated locals. Mixed-site spans keep them apart from the user's
 /// parameters and locals, whatever those are called.
@@ -79,16 +79,20 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
     let stmts = &body.stmts;
     let name = &tool.name;
     let output = &tool.output;
-    let output_span = output.span();
+    let (output_start, output_end) = (output.span(), last_span(output).unwrap_or(output.span()));
 
     let collect = collect_input(tool, private, input);
     let on_block = if let Some(handler) = &tool.on_block {
-        quote_spanned!(handler.span()=> #private::on_block(#blocked, #handler))
+        quote_spanned!(handler.span()=> #private::on_block::<#output, _>(#blocked, #handler))
     } else {
-        quote_spanned!(output_span=> <#output as #private::FromBlocked>::from_blocked(#blocked))
+        let head = respan(quote!(#private::blocked::<), output_start);
+        let tail = respan(quote!(>(#blocked)), output_end);
+        quote!(#head #output #tail)
     };
     let report = if tool.report_output {
-        quote_spanned!(output_span=> #run.finish::<#output>(&#result);)
+        let head = respan(quote!(#private::ToolRun::finish::<), output_start);
+        let tail = respan(quote!(>(#run, &#result);), output_end);
+        quote!(#head #output #tail)
     } else {
         quote!(#run.finish_without_output();)
     };
@@ -131,8 +135,10 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
 /// Builds the `input` local from the arguments that are sent.
 fn collect_input(tool: &Tool, private: &TokenStream, input: &syn::Ident) -> TokenStream {
     match &tool.input {
-        Input::Whole(Field { key, ident, .. }) => {
-            let value = quote_spanned!(ident.span()=> &#ident);
+        Input::Whole(Field {
+            key, ident, start, ..
+        }) => {
+            let value = quote_spanned!(*start=> &#ident);
             quote! {
                 let #input = #private::Input::whole(#key, #value);
             }
@@ -142,9 +148,17 @@ fn collect_input(tool: &Tool, private: &TokenStream, input: &syn::Ident) -> Toke
         }
         Input::Fields(fields) => {
             let capacity = fields.len();
-            let fields = fields.iter().map(|Field { key, ident, cfgs }| {
-                let value = quote_spanned!(ident.span()=> &#ident);
-                quote!(#(#cfgs)* #input.field(#key, #value);)
+            let fields = fields.iter().map(|field| {
+                let Field {
+                    key,
+                    ident,
+                    start,
+                    cfgs,
+                } = field;
+                // Every token of the call sits on the parameter, so that an argument that
+                // is not `Serialize` is reported there and nowhere else.
+                let here = syn::Ident::new(&input.to_string(), input.span().located_at(*start));
+                quote_spanned!(*start=> #(#cfgs)* #here.field(#key, &#ident);)
             });
             quote! {
                 let mut #input = #private::Input::with_capacity(#capacity);
@@ -152,4 +166,23 @@ fn collect_input(tool: &Tool, private: &TokenStream, input: &syn::Ident) -> Toke
             }
         }
     }
+}
+
+/// `tokens`, every one of them located at `span`, so that an error about the expression
+/// they form points at the user's tokens that `span` comes from.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                TokenTree::Group(respanned)
+            }
+            mut other => {
+                other.set_span(other.span().located_at(span));
+                other
+            }
+        })
+        .collect()
 }

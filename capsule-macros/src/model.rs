@@ -4,7 +4,8 @@
 //! Checking happens here, once, so that every mistake is one error spanned on the
 //! user's own tokens.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::visit_mut::VisitMut;
@@ -54,8 +55,11 @@ pub(crate) enum Input {
 pub(crate) struct Field {
     /// The key in the input object: the binding's name.
     pub(crate) key: LitStr,
-    /// The binding, spanned where a type error about it should point.
+    /// The binding, located at the end of the parameter so that an error about its value
+    /// covers the whole parameter.
     pub(crate) ident: Ident,
+    /// Where the parameter starts.
+    pub(crate) start: Span,
     /// The parameter's `#[cfg]` attributes, so the field exists exactly when it does.
     pub(crate) cfgs: Vec<Attribute>,
 }
@@ -70,9 +74,10 @@ pub(crate) struct Rebind {
 /// One binding of the parameter list, as written.
 struct Binding {
     ident: Ident,
-    /// Where an error about this binding's value points: the parameter's type for a
-    /// plain parameter, the name for a binding inside a pattern.
-    span: Span,
+    /// Where an error about this binding's value points, from `start` to `end`: the
+    /// whole parameter for a plain one, the name for a binding inside a pattern.
+    start: Span,
+    end: Span,
     /// Whether the parameter is just this name (not a pattern around it).
     whole_parameter: bool,
     cfgs: Vec<Attribute>,
@@ -265,7 +270,8 @@ fn bindings(function: &ItemFn, shape: Shape) -> syn::Result<Vec<Binding>> {
                 } else if !is_async_trait_positional(&pat.ident) {
                     found.push(Binding {
                         ident: pat.ident.clone(),
-                        span: typed.ty.span(),
+                        start: pat.ident.span(),
+                        end: last_span(&typed.ty).unwrap_or_else(|| pat.ident.span()),
                         whole_parameter: true,
                         cfgs,
                     });
@@ -322,7 +328,8 @@ fn collect_pattern(pat: &Pat, cfgs: &[Attribute], found: &mut Vec<Binding>) -> s
         Pat::Ident(pat) => {
             found.push(Binding {
                 ident: pat.ident.clone(),
-                span: pat.ident.span(),
+                start: pat.ident.span(),
+                end: pat.ident.span(),
                 whole_parameter: false,
                 cfgs: cfgs.to_vec(),
             });
@@ -435,15 +442,28 @@ fn input(bindings: &[Binding], args: &Args, errors: &mut Errors) -> Input {
 }
 
 fn field(binding: &Binding) -> Field {
-    // Point errors about the value at the parameter, but keep the name's hygiene so
-    // that it still resolves to the binding.
+    // Move the name to the end of the parameter, keeping its hygiene so that it still
+    // resolves to the binding.
     let mut ident = binding.ident.clone();
-    ident.set_span(binding.span.resolved_at(binding.ident.span()));
+    ident.set_span(binding.end.resolved_at(binding.ident.span()));
     Field {
         key: LitStr::new(&binding.ident.unraw().to_string(), binding.ident.span()),
         ident,
+        start: binding.start,
         cfgs: binding.cfgs.clone(),
     }
+}
+
+/// The span of the last token of `tokens`.
+pub(crate) fn last_span(tokens: &impl ToTokens) -> Option<Span> {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .last()
+        .map(|token| match token {
+            TokenTree::Group(group) => group.span_close(),
+            other => other.span(),
+        })
 }
 
 fn unknown_binding(argument: &str, ident: &Ident, bindings: &[Binding]) -> syn::Error {

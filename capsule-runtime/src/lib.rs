@@ -40,6 +40,7 @@ pub use tool::ToolOutput;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::tool::{
-        FromBlocked, Input, ToolArgument, ToolCall, ToolOutput, ToolRun, on_block,
+        BlockError, FromBlocked, Input, Report, ToolArgument, ToolCall, ToolRun, ToolValue,
+        blocked, on_block,
     };
 }

@@ -70,8 +70,11 @@ pub struct ToolRun {
 
 impl ToolRun {
     /// Queues `tool_result` with the call's output; never waits.
-    pub fn finish<R: ToolOutput + ?Sized>(self, result: &R) {
-        let output = result.to_output();
+    pub fn finish<R: Report + ?Sized>(self, result: &R)
+    where
+        R::Value: ToolValue,
+    {
+        let output = result.report();
         self.report(output);
     }
 
@@ -174,45 +177,86 @@ pub trait ToolArgument: Serialize {}
 
 impl<T: Serialize + ?Sized> ToolArgument for T {}
 
-/// A return value that a guarded tool can report as the `output` of `tool_result`.
+/// How a guarded tool's return value goes into the `output` of `tool_result`.
 ///
-/// `Result<T, E>` reports the `Ok` value as JSON and an error as its text. Plain
-/// values that tools commonly hand to a model (`String`, `serde_json::Value`, numbers,
-/// `Option` and `Vec` of `Serialize` values) report themselves as JSON. For a type of
-/// your own that a tool returns directly (with `on_block`), implement it in one line:
-///
-/// ```
-/// #[derive(serde::Serialize)]
-/// struct Answer {
-///     text: String,
-/// }
-///
-/// impl capsule_runtime::ToolOutput for Answer {
-///     fn to_output(&self) -> capsule_runtime::Json {
-///         capsule_runtime::Json::from_serialize(self).unwrap_or_else(|_| capsule_runtime::Json::null())
-///     }
-/// }
-/// ```
+/// `Result<T, E>` reports its `Ok` value as JSON (so `T` must be `Serialize`) and an
+/// error as its text; any other type reports itself through [`ToolOutput`].
 #[diagnostic::on_unimplemented(
     message = "the output of this guarded tool, `{Self}`, cannot be reported in `tool_result`",
-    label = "a guarded tool returns `Result<T, E>` with `T: Serialize` and `E: Display`, or a \
-             value that implements `capsule::ToolOutput`",
-    note = "derive `serde::Serialize` for the output, implement `capsule::ToolOutput` for a type \
-            the tool returns directly, or leave the output out with \
-            `#[capsule::tool(skip_output)]`"
+    label = "a guarded tool returns `Result<T, E>` with `E: Display`, or a value that \
+             implements `capsule::ToolOutput`",
+    note = "implement `capsule::ToolOutput` for a type the tool returns directly, or leave the \
+            output out of `tool_result` with `#[capsule::tool(skip_output)]`"
 )]
-pub trait ToolOutput {
+pub trait Report {
+    /// The part that is serialised: the `Ok` type of a `Result`; `()` for a value that
+    /// reports itself.
+    type Value: ?Sized;
+
     /// The value as it goes into `tool.output`.
-    fn to_output(&self) -> Json;
+    fn report(&self) -> Json
+    where
+        Self::Value: ToolValue;
 }
 
-impl<T: Serialize, E: Display> ToolOutput for Result<T, E> {
-    fn to_output(&self) -> Json {
+impl<T, E: Display> Report for Result<T, E> {
+    type Value = T;
+
+    fn report(&self) -> Json
+    where
+        T: ToolValue,
+    {
         match self {
             Ok(value) => serialised(value),
             Err(err) => Json::string(&err.to_string()),
         }
     }
+}
+
+impl<T: ToolOutput + ?Sized> Report for T {
+    type Value = ();
+
+    fn report(&self) -> Json {
+        self.to_output()
+    }
+}
+
+/// A value that a guarded tool reports as JSON: any `Serialize` value.
+#[diagnostic::on_unimplemented(
+    message = "the output of this guarded tool, `{Self}`, is not `Serialize`",
+    label = "the `Ok` value goes into `tool_result` as JSON",
+    note = "derive `serde::Serialize` for it, or leave the output out of `tool_result` with \
+            `#[capsule::tool(skip_output)]`"
+)]
+pub trait ToolValue: Serialize {}
+
+impl<T: Serialize + ?Sized> ToolValue for T {}
+
+/// A value that a guarded tool returns directly (not in a `Result`), reported as the
+/// `output` of `tool_result`.
+///
+/// Tools that answer the model with a plain value (a `String`, a `serde_json::Value`, a
+/// number, an `Option` or `Vec` of `Serialize` values) are guarded with `on_block`,
+/// which turns a block into a value of that type; those types report themselves as
+/// JSON. For a type of your own, implement this trait:
+///
+/// ```
+/// use capsule_runtime::{Json, ToolOutput};
+///
+/// #[derive(serde::Serialize)]
+/// struct Answer {
+///     text: String,
+/// }
+///
+/// impl ToolOutput for Answer {
+///     fn to_output(&self) -> Json {
+///         Json::from_serialize(self).unwrap_or_else(|_| Json::null())
+///     }
+/// }
+/// ```
+pub trait ToolOutput {
+    /// The value as it goes into `tool.output`.
+    fn to_output(&self) -> Json;
 }
 
 /// `value` as JSON, or a JSON string saying why it could not be serialised.
@@ -294,29 +338,58 @@ impl<T: ToolOutput + ?Sized> ToolOutput for Arc<T> {
     }
 }
 
-/// A return type that can carry a block back to the caller.
+/// A return type that can carry a block back to the caller: a `Result`, whose error
+/// type must take the block.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot carry a Capsule block",
     label = "a guarded tool returns `Result<T, E>` with `E: From<capsule::Blocked>`",
     note = "return for example `anyhow::Result<T>` or `Result<T, Box<dyn Error + Send + Sync>>`, \
-            add `impl From<capsule::Blocked>` to your error type, or turn the block into a value \
-            of this type with `#[capsule::tool(on_block = |blocked| ...)]`"
+            or turn the block into a value of this type with \
+            `#[capsule::tool(on_block = |blocked| ...)]`"
 )]
 pub trait FromBlocked {
+    /// The error type that the block is converted into.
+    type Error;
+
     /// The value the guarded function returns instead of running its body.
-    fn from_blocked(blocked: Blocked) -> Self;
+    fn from_error(error: Self::Error) -> Self;
 }
 
-impl<T, E: From<Blocked>> FromBlocked for Result<T, E> {
-    fn from_blocked(blocked: Blocked) -> Self {
-        Err(E::from(blocked))
+impl<T, E> FromBlocked for Result<T, E> {
+    type Error = E;
+
+    fn from_error(error: E) -> Self {
+        Err(error)
     }
+}
+
+/// An error type that a block converts into: any `E: From<Blocked>`.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` cannot carry a Capsule block",
+    label = "a guarded tool returns `Result<T, E>` with `E: From<capsule::Blocked>`",
+    note = "add `impl From<capsule::Blocked> for {Self}` (with `thiserror`, a variant \
+            `Blocked(#[from] capsule::Blocked)`), return `anyhow::Result<T>`, or turn the block \
+            into a value with `#[capsule::tool(on_block = |blocked| ...)]`"
+)]
+pub trait BlockError: From<Blocked> {}
+
+impl<E: From<Blocked>> BlockError for E {}
+
+/// The value a guarded tool returns when it is blocked: `Err(blocked.into())`.
+#[inline]
+#[must_use]
+pub fn blocked<R>(blocked: Blocked) -> R
+where
+    R: FromBlocked,
+    R::Error: BlockError,
+{
+    R::from_error(R::Error::from(blocked))
 }
 
 /// Runs the `on_block` handler of a guarded tool; a function rather than a call of the
 /// closure in place, so that the closure's parameter and return types are inferred from
 /// the tool's signature.
 #[inline]
-pub fn on_block<R>(blocked: Blocked, handler: impl FnOnce(Blocked) -> R) -> R {
+pub fn on_block<R, F: FnOnce(Blocked) -> R>(blocked: Blocked, handler: F) -> R {
     handler(blocked)
 }

@@ -1,0 +1,6 @@
+#[capsule::tool]
+struct OrderLookup {
+    order_id: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[capsule::tool(name = "order_lookup", name = "lookup")]
+async fn lookup(order_id: String) -> anyhow::Result<String> {
+    Ok(order_id)
+}
+
+fn main() {}
