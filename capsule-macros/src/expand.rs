@@ -100,6 +100,12 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
         let (cfgs, mut_token, ident) = (&rebind.cfgs, &rebind.mut_token, &rebind.ident);
         quote!(#(#cfgs)* let #mut_token #ident = #ident;)
     });
+    // An async block captures the fields it names one by one; naming `mut self` whole
+    // keeps an assignment to one of its fields from reading as a value never read.
+    let whole_self = tool
+        .mut_self
+        .iter()
+        .map(|self_token| quote!(let _ = &#self_token;));
 
     // The first statement of the body's block fixes its return type to the function's,
     // so that `?` and `return` inside it convert as in the unannotated function, and a
@@ -121,6 +127,7 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
                 return #ret;
             }
             #(#rebinds)*
+            #(#whole_self)*
             #(#stmts)*
         }
         .await;

@@ -30,6 +30,8 @@ pub(crate) struct Tool {
     pub(crate) shape: Shape,
     /// `mut` bindings that the body rebinds, so that it can reassign them freely.
     pub(crate) rebinds: Vec<Rebind>,
+    /// A `mut self` receiver taken by value, which the body must capture whole.
+    pub(crate) mut_self: Option<Token![self]>,
 }
 
 /// How the function runs its body.
@@ -94,6 +96,11 @@ impl Tool {
         } else {
             Vec::new()
         };
+        let mut_self = function.sig.receiver().and_then(|receiver| {
+            let by_value = receiver.reference.is_none() && receiver.colon_token.is_none();
+            (shape == Shape::Async && by_value && receiver.mutability.is_some())
+                .then_some(receiver.self_token)
+        });
 
         let bindings = match bindings(&function, shape) {
             Ok(bindings) => bindings,
@@ -120,6 +127,7 @@ impl Tool {
             report_output: args.skip_output.is_none(),
             shape,
             rebinds,
+            mut_self,
         })
     }
 }
