@@ -1,4 +1,9 @@
-//! The `#[capsule::tool]` attribute. Use it through the `capsule` crate.
+//! The `#[capsule::tool]` attribute of the Capsule agent SDK. Use it through the
+//! `capsule` crate, which also holds what the attribute expands to.
+//!
+//! The attribute is built in three steps, one module each: `attr` parses its
+//! arguments, `model` parses and checks the function, `expand` generates the guarded
+//! function. After a mistake, `fallback` emits the error and the function as written.
 
 mod attr;
 mod expand;
@@ -8,12 +13,7 @@ mod model;
 use proc_macro::TokenStream;
 use syn::ItemFn;
 
-/// Guards an `async fn` tool with a Capsule check.
-///
-/// Every call first sends a `tool_invocation` event whose `input` is a JSON object of
-/// the arguments, keyed by binding name (the receiver is never part of it), and waits
-/// for the decision. On *block* the body does not run and the function returns the
-/// block. On *allow* the body runs and a `tool_result` event is queued without waiting.
+#[doc = include_str!("tool.md")]
 #[proc_macro_attribute]
 pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
