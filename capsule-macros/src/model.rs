@@ -97,7 +97,7 @@ impl Tool {
             Vec::new()
         };
         let mut_self = function.sig.receiver().and_then(|receiver| {
-            let by_value = receiver.reference.is_none() && receiver.colon_token.is_none();
+            let by_value = receiver.reference.is_none();
             (shape == Shape::Async && by_value && receiver.mutability.is_some())
                 .then_some(receiver.self_token)
         });
@@ -183,6 +183,8 @@ pub(crate) fn pinned_body(block: &mut Block) -> Option<&mut Block> {
     let Some(Expr::Async(future)) = call.args.first_mut() else {
         return None;
     };
+    // Only an `async move` block owns the parameters that the guard sends and moves.
+    future.capture?;
 
     let stmts = &future.block.stmts;
     let original = stmts

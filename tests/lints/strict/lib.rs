@@ -204,6 +204,16 @@ impl Shop {
         Ok(self.stock * factor)
     }
 
+    /// Consumes a boxed shop.
+    ///
+    /// # Errors
+    /// Fails when Capsule blocks the call.
+    #[capsule::tool]
+    pub async fn close_boxed(mut self: Box<Self>, reason: String) -> anyhow::Result<String> {
+        self.stock = 1;
+        Ok(format!("{reason}: {}", self.stock))
+    }
+
     /// Consumes the shop.
     ///
     /// # Errors
