@@ -25,24 +25,21 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
     let parser = syn::meta::parser(|meta| parsed.parse_one(&meta));
     let args_result = syn::parse::Parser::parse(parser, args);
 
-    let mut errors = model::Errors::default();
-    if let Err(error) = args_result {
-        errors.push(error);
-    }
-    let tool = model::Tool::from_fn(function.clone(), &parsed);
-    match (tool, errors.finish()) {
-        (Ok(tool), Ok(())) => {
+    // Mistakes in the arguments and in the function are reported together.
+    let checked = match (args_result, model::Tool::from_fn(function.clone(), &parsed)) {
+        (Ok(()), Ok(tool)) => Ok(tool),
+        (Err(error), Ok(_)) | (Ok(()), Err(error)) => Err(error),
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            Err(error)
+        }
+    };
+
+    match checked {
+        Ok(tool) => {
             let krate = parsed.krate.unwrap_or_else(|| syn::parse_quote!(::capsule));
             expand::guarded(&tool, &krate).into()
         }
-        (Ok(_), Err(error)) => fallback::function(&error, function).into(),
-        (Err(mut error), args_error) => {
-            if let Err(args_error) = args_error {
-                let mut all = args_error;
-                all.combine(error);
-                error = all;
-            }
-            fallback::function(&error, function).into()
-        }
+        Err(error) => fallback::function(&error, function).into(),
     }
 }

@@ -550,17 +550,17 @@ impl VisitMut for InferImplTrait {
 
 /// Collects errors so that every mistake is reported in one compile.
 #[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
+struct Errors(Option<syn::Error>);
 
 impl Errors {
-    pub(crate) fn push(&mut self, error: syn::Error) {
+    fn push(&mut self, error: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(error),
             None => self.0 = Some(error),
         }
     }
 
-    pub(crate) fn finish(self) -> syn::Result<()> {
+    fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
 }
