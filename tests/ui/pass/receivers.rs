@@ -1,4 +1,5 @@
-//! Methods with every kind of receiver; `Self` in the body; the receiver is not sent.
+//! Methods with every kind of receiver, and a trait's default method; `Self` in the
+//! body; the receiver is not sent.
 
 #![deny(warnings)]
 
@@ -47,12 +48,29 @@ impl Shop {
     }
 }
 
+trait Inventory {
+    fn count(&self) -> u32;
+
+    /// A default method of a trait, guarded like any other.
+    #[capsule::tool]
+    async fn report(&self, label: &str) -> anyhow::Result<String> {
+        Ok(format!("{label}: {}", self.count()))
+    }
+}
+
+impl Inventory for Shop {
+    fn count(&self) -> u32 {
+        self.stock
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut shop = Shop { stock: 10 };
     assert_eq!(shop.by_ref("SKU-1").await?, "10 of SKU-1");
     assert_eq!(shop.by_mut_ref(3).await?, 7);
     assert_eq!(shop.no_arguments().await?, 7);
+    assert_eq!(shop.report("stock").await?, "stock: 7");
     assert_eq!(Arc::new(shop.clone()).by_arc(1).await?.stock, 8);
     assert_eq!(shop.clone().by_mut_value(2).await?.stock, 9);
     assert_eq!(shop.by_value(1).await?, 8);
