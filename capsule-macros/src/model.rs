@@ -275,9 +275,20 @@ fn bindings(function: &ItemFn, shape: Shape) -> syn::Result<Vec<Binding>> {
 
         if let Pat::Ident(pat) = &*typed.pat {
             if pat.subpat.is_none() {
-                if let Some((_, original)) = renamed.iter().find(|(name, _)| *name == pat.ident) {
-                    collect_pattern(original, &cfgs, &mut found)?;
-                } else if !is_async_trait_positional(&pat.ident) {
+                let rename = renamed.iter().find(|(name, _)| *name == pat.ident);
+                if let Some((_, original)) = rename {
+                    // A pattern sends its bindings; `_` sends nothing.
+                    if let Some(original) = original {
+                        collect_pattern(original, &cfgs, &mut found)?;
+                    }
+                } else if shape == Shape::Pinned && is_async_trait_positional(&pat.ident) {
+                    return Err(syn::Error::new(
+                        typed.span(),
+                        "#[capsule::tool] cannot see the bindings of this parameter in the \
+                         code `#[async_trait]` generated: bind it to a name and destructure it \
+                         in the body",
+                    ));
+                } else {
                     found.push(Binding {
                         ident: pat.ident.clone(),
                         start: pat.ident.span(),
@@ -302,9 +313,10 @@ fn is_async_trait_positional(ident: &Ident) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The patterns `#[async_trait]` moved out of the signature: `let PAT = { let __argN =
-/// __argN; __argN };` at the start of its async block.
-fn async_trait_patterns(block: &Block) -> Vec<(Ident, Pat)> {
+/// What `#[async_trait]` did with the parameters it renamed to `__argN`: `let PAT =
+/// { let __argN = __argN; __argN };` at the start of its async block for a pattern
+/// (`Some(PAT)`), `let __argN = __argN;` for `_` (`None`).
+fn async_trait_patterns(block: &Block) -> Vec<(Ident, Option<Pat>)> {
     let mut block = block.clone();
     let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.pop() else {
         return Vec::new();
@@ -317,16 +329,22 @@ fn async_trait_patterns(block: &Block) -> Vec<(Ident, Pat)> {
     for stmt in future.block.stmts {
         let Stmt::Local(local) = stmt else { continue };
         let Some(init) = local.init else { continue };
-        let Expr::Block(inner) = *init.expr else {
-            continue;
-        };
-        if let [Stmt::Local(rename), Stmt::Expr(Expr::Path(_), None)] = inner.block.stmts.as_slice()
-        {
-            if let Pat::Ident(positional) = &rename.pat {
-                if is_async_trait_positional(&positional.ident) {
-                    found.push((positional.ident.clone(), local.pat));
+        match (local.pat, *init.expr) {
+            (Pat::Ident(wild), Expr::Path(_)) if is_async_trait_positional(&wild.ident) => {
+                found.push((wild.ident, None));
+            }
+            (pat, Expr::Block(inner)) => {
+                if let [Stmt::Local(rename), Stmt::Expr(Expr::Path(_), None)] =
+                    inner.block.stmts.as_slice()
+                {
+                    if let Pat::Ident(positional) = &rename.pat {
+                        if is_async_trait_positional(&positional.ident) {
+                            found.push((positional.ident.clone(), Some(pat)));
+                        }
+                    }
                 }
             }
+            _ => {}
         }
     }
     found
