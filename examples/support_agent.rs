@@ -132,5 +132,8 @@ fn describe(verdict: &Verdict) -> String {
             failed: Some(cause),
         } => format!("allowed without a decision ({cause})"),
         Verdict::Block(blocked) => format!("blocked: {}", blocked.reason()),
+        Verdict::Unenforced(blocked) => {
+            format!("would be blocked (monitor mode): {}", blocked.reason())
+        }
     }
 }

@@ -28,9 +28,10 @@
 
 pub use capsule_macros::tool;
 pub use capsule_runtime::{
-    Agent, BlockSource, Blocked, Client, Config, ConfigBuilder, ConfigError, Decision, Error,
-    Event, EventKind, FailurePolicy, InitGuard, Json, NoDecision, Session, Stats, Timestamp, Token,
-    ToolOutput, User, Verdict, global, init,
+    Agent, BlockSource, Blocked, CauseCounts, CheckOptions, Client, Config, ConfigBuilder,
+    ConfigError, Decision, DropCounts, Error, Event, EventKind, FailurePolicy, InitGuard, IntoText,
+    Json, Mode, NoDecision, Session, Stats, Timestamp, Token, ToolOutput, User, Verdict, global,
+    init,
 };
 
 #[doc(hidden)]

@@ -82,7 +82,10 @@ async fn endpoint_answering_500_blocks_when_failing_closed() {
     let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
     assert_eq!(
         blocked.source(),
-        &BlockSource::FailClosed(NoDecision::Status(500))
+        &BlockSource::FailClosed(NoDecision::Status {
+            status: 500,
+            message: Some("fault injected by capsule-dev: status 500 Internal Server Error".into())
+        })
     );
     assert!(!ran.load(Ordering::SeqCst));
     assert_eq!(client.stats().decisions_failed_closed, 1);

@@ -2,16 +2,18 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError, Token};
-use crate::decision::{NoDecision, Verdict};
+use crate::decision::{CheckOptions, FailurePolicy, NoDecision, Verdict};
 use crate::event::{Event, User};
+use crate::health::Health;
 use crate::session::{Session, SessionState};
-use crate::stats::{Counters, Stats};
-use crate::transport::{Job, LogGate, Transport};
+use crate::stats::{Cause, Counters, Stats};
+use crate::transport::Transport;
 
 /// Why a client could not be made.
 #[derive(Debug)]
@@ -59,6 +61,10 @@ impl From<ConfigError> for Error {
 ///
 /// A client made from a configuration without an endpoint is *disabled*: checks allow
 /// at once and telemetry goes nowhere.
+///
+/// Nothing a client does can stall or crash the agent: a check ends within its
+/// deadline whatever the endpoint does, telemetry never waits for the network, and
+/// every failure is counted in [`Client::stats`] and logged at most every 30 s.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -68,7 +74,7 @@ struct Inner {
     config: Config,
     transport: Option<Transport>,
     counters: Arc<Counters>,
-    fail_gate: LogGate,
+    decisions: Health,
     fallback_session: OnceLock<Arc<SessionState>>,
 }
 
@@ -95,7 +101,7 @@ impl Client {
                 config,
                 transport,
                 counters,
-                fail_gate: LogGate::new(),
+                decisions: Health::new(),
                 fallback_session: OnceLock::new(),
             }),
         })
@@ -140,10 +146,16 @@ impl Client {
         Session::start(self.clone(), user.into(), Some(id.into()))
     }
 
-    /// Replaces the bearer token of a running client; requests from now on use it.
-    pub fn set_token(&self, token: impl Into<String>) {
-        if let Some(transport) = &self.inner.transport {
-            transport.set_token(Token::new(token));
+    /// Replaces the bearer token of a running client; requests from now on use it,
+    /// with no restart.
+    ///
+    /// # Errors
+    /// Returns [`ConfigError::InvalidToken`] when the token cannot go in an HTTP
+    /// header; the client keeps the token it had.
+    pub fn set_token(&self, token: impl Into<String>) -> Result<(), ConfigError> {
+        match &self.inner.transport {
+            Some(transport) => transport.set_token(Token::new(token)),
+            None => Ok(()),
         }
     }
 
@@ -154,19 +166,33 @@ impl Client {
     }
 
     /// Asks the service for a decision on a blocking event and applies the failure
-    /// policy. Waits at most the configured blocking timeout.
+    /// policy and the mode. Waits at most the configured deadline
+    /// ([`ConfigBuilder::blocking_timeout`](crate::ConfigBuilder::blocking_timeout)).
     pub async fn check(&self, event: &Event) -> Verdict {
-        self.check_after(event, None).await
+        self.check_after(event, None, CheckOptions::new()).await
+    }
+
+    /// [`Client::check`] with settings of its own, for example a shorter deadline or
+    /// fail-closed for one sensitive tool.
+    pub async fn check_with(&self, event: &Event, options: CheckOptions) -> Verdict {
+        self.check_after(event, None, options).await
     }
 
     /// Queues a telemetry event. Never waits and never fails: when the queue is full the
-    /// event is dropped and counted in [`Stats::dropped`].
+    /// event is dropped and counted in [`Stats::dropped_by`]. Fields longer than
+    /// [`ConfigBuilder::max_field_bytes`](crate::ConfigBuilder::max_field_bytes) are cut
+    /// and marked.
     pub fn emit(&self, event: Event) {
         self.emit_with(event, None);
     }
 
-    /// Waits until every telemetry event emitted so far has been sent or given up on,
-    /// or until `timeout` passes. Returns whether the queue was drained in time.
+    /// Waits until the telemetry events emitted before this call have been sent or
+    /// given up on, or until `timeout` passes, whichever is first; it returns within
+    /// `timeout` even when the endpoint never answers. Returns whether they were all
+    /// handled.
+    ///
+    /// It counts events, not particular ones: while other tasks keep emitting, it can
+    /// return once as many events as were waiting have finished.
     pub async fn flush(&self, timeout: Duration) -> bool {
         match &self.inner.transport {
             Some(transport) => transport.flush(self.emitted(), timeout).await,
@@ -184,26 +210,57 @@ impl Client {
         }
     }
 
-    fn emitted(&self) -> u64 {
-        self.inner.counters.snapshot().emitted
+    /// Flushes, then stops the client's workers, all within `timeout`. Events still
+    /// queued then are dropped and counted (`dropped_by.shut_down`); later events are
+    /// dropped the same way, and later checks get [`NoDecision::Unavailable`], which the
+    /// failure policy turns into allow or block. Every clone of the client is stopped.
+    /// Returns whether the queue was drained.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        let Some(transport) = &self.inner.transport else {
+            return true;
+        };
+        let started = Instant::now();
+        let drained = transport.flush(self.emitted(), flush_share(timeout)).await;
+        transport
+            .stop(timeout.saturating_sub(started.elapsed()))
+            .wait()
+            .await;
+        drained
     }
 
-    pub(crate) fn emit_with(&self, event: Event, delivered: Option<watch::Sender<bool>>) {
+    /// The blocking form of [`Client::shutdown`].
+    #[must_use = "false means some events were dropped at shutdown"]
+    pub fn shutdown_blocking(&self, timeout: Duration) -> bool {
+        let Some(transport) = &self.inner.transport else {
+            return true;
+        };
+        let started = Instant::now();
+        let drained = transport.flush_blocking(self.emitted(), flush_share(timeout));
+        transport
+            .stop(timeout.saturating_sub(started.elapsed()))
+            .wait_blocking();
+        drained
+    }
+
+    fn emitted(&self) -> u64 {
+        self.inner.counters.emitted_so_far()
+    }
+
+    pub(crate) fn emit_with(&self, mut event: Event, delivered: Option<watch::Sender<bool>>) {
         let Some(transport) = &self.inner.transport else {
             return;
         };
 
         self.inner.counters.emitted();
-        if !transport.enqueue(Job { event, delivered }) {
-            self.inner.counters.dropped();
+        let limit = self.inner.config.max_field_bytes;
+        if event.kind.exceeds(limit) {
+            event.kind.truncate(limit);
+        }
+
+        if let Err(cause) = transport.enqueue(event, delivered) {
+            self.inner.counters.dropped(cause);
             transport.forget_one();
-            if self.inner.fail_gate.allow() {
-                tracing::warn!(
-                    "Capsule telemetry queue is full; events are being dropped and counted in \
-                     Client::stats(). The endpoint is slow or down: check its health, or raise \
-                     queue_capacity."
-                );
-            }
+            transport.warn_dropped(cause);
         }
     }
 
@@ -211,43 +268,62 @@ impl Client {
         &self,
         event: &Event,
         after: Option<watch::Receiver<bool>>,
+        options: CheckOptions,
     ) -> Verdict {
         let Some(transport) = &self.inner.transport else {
             return Verdict::Allow { failed: None };
         };
+        let config = &self.inner.config;
+        let deadline = options.deadline.unwrap_or(config.blocking_timeout);
+        let policy = options.failure_policy.unwrap_or(config.failure_policy);
+        let mode = options.mode.unwrap_or(config.mode);
 
-        let outcome = transport
-            .decide(event, self.inner.config.blocking_timeout, after)
-            .await;
+        let outcome = match encode(event, config.max_field_bytes) {
+            Ok(body) => transport.decide(body, deadline, after).await,
+            Err(failure) => Err(failure),
+        };
+
         let action = action_name(event);
-        let verdict = Verdict::from_outcome(action, outcome, self.inner.config.failure_policy);
+        match &outcome {
+            Ok(_) => self.inner.decisions.success(|| {
+                tracing::info!("Capsule decisions are getting through again");
+            }),
+            Err(cause) => self.no_decision(action, cause, policy),
+        }
 
-        match &verdict {
-            Verdict::Allow {
-                failed: Some(cause),
-            } => {
-                self.inner.counters.failed_open();
-                self.warn_no_decision(action, cause, "allowing it (fail open)");
-            }
-            Verdict::Block(blocked) => {
-                if let crate::BlockSource::FailClosed(cause) = blocked.source() {
-                    self.inner.counters.failed_closed();
-                    self.warn_no_decision(action, cause, "blocking it (fail closed)");
-                }
-            }
-            Verdict::Allow { failed: None } => {}
+        let verdict = Verdict::from_outcome(action, outcome, policy).under(mode);
+        if let Verdict::Unenforced(blocked) = &verdict {
+            self.inner.counters.unenforced();
+            tracing::info!(
+                action,
+                "Capsule would have blocked this action, but monitor mode lets it run: {}",
+                blocked.reason()
+            );
         }
         verdict
     }
 
-    fn warn_no_decision(&self, action: &str, cause: &NoDecision, outcome: &str) {
-        if self.inner.fail_gate.allow() {
+    fn no_decision(&self, action: &str, cause: &NoDecision, policy: FailurePolicy) {
+        let counters = &self.inner.counters;
+        let outcome = match policy {
+            FailurePolicy::Open => {
+                counters.failed_open(Cause::of(cause));
+                "allowing it (fail open)"
+            }
+            FailurePolicy::Closed => {
+                counters.failed_closed(Cause::of(cause));
+                "blocking it (fail closed)"
+            }
+        };
+        self.inner.decisions.failure(|unlogged| {
             tracing::warn!(
                 action,
-                "Capsule gave no decision ({cause}); {outcome}. Further failures are counted \
-                 in Client::stats() and logged at most every 30 s."
+                unlogged_failures = unlogged,
+                "Capsule gave no decision ({cause}); {outcome}. Check CAPSULE_URL, the token \
+                 and the endpoint's health. Further failures are counted in Client::stats() \
+                 and logged at most every 30 s."
             );
-        }
+        });
     }
 
     /// The session used for guarded calls made outside any session.
@@ -257,6 +333,25 @@ impl Client {
             Arc::new(SessionState::new(None, user, None))
         })
     }
+}
+
+/// The part of a shutdown's time given to flushing; the rest lets the workers stop.
+fn flush_share(timeout: Duration) -> Duration {
+    timeout.saturating_sub((timeout / 10).min(Duration::from_millis(200)))
+}
+
+/// The request body of a blocking event, its long fields cut like telemetry's.
+fn encode(event: &Event, max_field_bytes: usize) -> Result<Bytes, NoDecision> {
+    let encoded = if event.kind.exceeds(max_field_bytes) {
+        let mut cut = event.clone();
+        cut.kind.truncate(max_field_bytes);
+        serde_json::to_vec(&cut)
+    } else {
+        serde_json::to_vec(event)
+    };
+    encoded
+        .map(Bytes::from)
+        .map_err(|err| NoDecision::Unparseable(format!("the event did not encode: {err}")))
 }
 
 fn action_name(event: &Event) -> &str {

@@ -8,6 +8,8 @@
 //! | `CAPSULE_AGENT_NAME`   | the agent's display name                         |
 //! | `CAPSULE_USER_EMAIL`   | the user for events sent outside any session     |
 //! | `CAPSULE_FAIL_CLOSED`  | `1` or `true` to block actions when no decision can be had |
+//! | `CAPSULE_MODE`         | `enforce` (default) or `monitor`: report blocks without enforcing them |
+//! | `CAPSULE_DEADLINE_MS`  | how long a blocking check may take, in milliseconds (default 10 000) |
 //!
 //! With neither `CAPSULE_URL` nor a builder URL, the client is *disabled*: guarded
 //! tools run unguarded and nothing is sent.
@@ -16,8 +18,9 @@ use std::fmt;
 use std::time::Duration;
 
 use reqwest::Url;
+use reqwest::header::HeaderValue;
 
-use crate::decision::FailurePolicy;
+use crate::decision::{FailurePolicy, Mode};
 use crate::event::{Agent, User};
 
 /// The path of the events endpoint below the tenant's host.
@@ -37,6 +40,15 @@ impl Token {
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The `Authorization` header value, marked sensitive so that HTTP logging leaves
+    /// it out.
+    pub(crate) fn header(&self) -> Result<HeaderValue, ConfigError> {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .map_err(|_| ConfigError::InvalidToken)?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 }
 
@@ -62,6 +74,8 @@ pub enum ConfigError {
     InsecureUrl(String),
     /// A URL was given without a token.
     MissingToken,
+    /// The token holds characters that cannot go in an HTTP header.
+    InvalidToken,
     /// An environment variable holds a value that cannot be used.
     InvalidVar {
         /// The variable.
@@ -82,6 +96,10 @@ impl fmt::Display for ConfigError {
             ),
             Self::MissingToken => f.write_str(
                 "a Capsule URL is set but no token: set CAPSULE_TOKEN or call token() on the builder",
+            ),
+            Self::InvalidToken => f.write_str(
+                "the Capsule token holds characters that cannot go in an HTTP header \
+                 (a line break or a control character?): copy it again from the portal",
             ),
             Self::InvalidVar { name, problem } => write!(f, "{name} is not usable: {problem}"),
         }
@@ -107,12 +125,32 @@ pub struct Config {
     pub(crate) blocking_timeout: Duration,
     pub(crate) telemetry_timeout: Duration,
     pub(crate) failure_policy: FailurePolicy,
-    pub(crate) queue_capacity: usize,
+    pub(crate) mode: Mode,
+    pub(crate) queue: QueueLimits,
+    pub(crate) max_field_bytes: usize,
+    pub(crate) retry: RetryPolicy,
+}
+
+/// How much telemetry may wait to be sent, and how many requests send it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub(crate) max_events: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) concurrency: usize,
+}
+
+/// How telemetry requests are retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Config {
     /// A builder with the defaults: no endpoint, 10 s for decisions, 5 s for telemetry,
-    /// fail open, a queue of 10 000 events.
+    /// fail open, enforce blocks, a queue of 10 000 events and 16 MiB sent by 4
+    /// concurrent requests, fields cut at 64 KiB, and 4 retries from 200 ms to 10 s.
     #[must_use]
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
@@ -165,7 +203,10 @@ pub struct ConfigBuilder {
     blocking_timeout: Duration,
     telemetry_timeout: Duration,
     failure_policy: FailurePolicy,
-    queue_capacity: usize,
+    mode: Mode,
+    queue: QueueLimits,
+    max_field_bytes: usize,
+    retry: RetryPolicy,
     allow_insecure_http: bool,
 }
 
@@ -180,7 +221,18 @@ impl Default for ConfigBuilder {
             blocking_timeout: Duration::from_secs(10),
             telemetry_timeout: Duration::from_secs(5),
             failure_policy: FailurePolicy::Open,
-            queue_capacity: 10_000,
+            mode: Mode::Enforce,
+            queue: QueueLimits {
+                max_events: 10_000,
+                max_bytes: 16 * 1024 * 1024,
+                concurrency: 4,
+            },
+            max_field_bytes: 64 * 1024,
+            retry: RetryPolicy {
+                max_retries: 4,
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(10),
+            },
             allow_insecure_http: false,
         }
     }
@@ -223,6 +275,28 @@ impl ConfigBuilder {
                 }
             };
         }
+        if let Some(mode) = var("CAPSULE_MODE") {
+            builder.mode = match mode.trim().to_ascii_lowercase().as_str() {
+                "enforce" => Mode::Enforce,
+                "monitor" => Mode::Monitor,
+                other => {
+                    return Err(ConfigError::InvalidVar {
+                        name: "CAPSULE_MODE",
+                        problem: format!("expected enforce or monitor, found `{other}`"),
+                    });
+                }
+            };
+        }
+        if let Some(millis) = var("CAPSULE_DEADLINE_MS") {
+            let millis = millis
+                .trim()
+                .parse::<u64>()
+                .map_err(|err| ConfigError::InvalidVar {
+                    name: "CAPSULE_DEADLINE_MS",
+                    problem: format!("expected a number of milliseconds: {err}"),
+                })?;
+            builder.blocking_timeout = Duration::from_millis(millis);
+        }
         Ok(builder)
     }
 
@@ -255,7 +329,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// How long a blocking check may take before the failure policy decides.
+    /// How long a blocking check may take in all before the failure policy decides
+    /// (default 10 s). [`CheckOptions::deadline`](crate::CheckOptions::deadline)
+    /// overrides it for one kind of check.
     #[must_use]
     pub fn blocking_timeout(mut self, timeout: Duration) -> Self {
         self.blocking_timeout = timeout;
@@ -276,11 +352,61 @@ impl ConfigBuilder {
         self
     }
 
-    /// How many telemetry events may wait to be sent; further events are dropped and
-    /// counted rather than block the agent.
+    /// Whether blocks are enforced (default) or only reported ([`Mode::Monitor`]).
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How many telemetry events may wait to be sent (default 10 000); further events
+    /// are dropped and counted rather than block the agent.
     #[must_use]
     pub fn queue_capacity(mut self, events: usize) -> Self {
-        self.queue_capacity = events.max(1);
+        self.queue.max_events = events.max(1);
+        self
+    }
+
+    /// How much memory waiting telemetry events may hold, estimated from the size of
+    /// their fields (default 16 MiB); further events are dropped and counted.
+    #[must_use]
+    pub fn queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.queue.max_bytes = bytes.max(1);
+        self
+    }
+
+    /// How many telemetry requests may be in flight at once (default 4). Events of one
+    /// session always go out one after another, in order.
+    #[must_use]
+    pub fn telemetry_concurrency(mut self, requests: usize) -> Self {
+        self.queue.concurrency = requests.clamp(1, 64);
+        self
+    }
+
+    /// The longest a message or a tool's input or output may be, in bytes of JSON
+    /// (default 64 KiB). A longer field is cut and marked as truncated, so that one
+    /// huge value cannot fill the queue or be refused by the service.
+    #[must_use]
+    pub fn max_field_bytes(mut self, bytes: usize) -> Self {
+        self.max_field_bytes = bytes.max(256);
+        self
+    }
+
+    /// How many times a telemetry event is retried after a connection error, `408`,
+    /// `429`, `502`, `503` or `504` (default 4). Other answers are not retried.
+    #[must_use]
+    pub fn telemetry_retries(mut self, retries: u32) -> Self {
+        self.retry.max_retries = retries;
+        self
+    }
+
+    /// The wait before the first retry, doubling up to `max` (defaults 200 ms and 10 s).
+    /// Each wait is shortened by a random part of up to a half, so that many agents do
+    /// not retry in step; a `Retry-After` from the service is honoured instead.
+    #[must_use]
+    pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.retry.base = base;
+        self.retry.max = max.max(base);
         self
     }
 
@@ -303,6 +429,7 @@ impl ConfigBuilder {
             Some(url) => {
                 let events_url = events_url(&url, self.allow_insecure_http)?;
                 let token = self.token.ok_or(ConfigError::MissingToken)?;
+                token.header()?;
                 Some(Endpoint { events_url, token })
             }
         };
@@ -315,7 +442,10 @@ impl ConfigBuilder {
             blocking_timeout: self.blocking_timeout,
             telemetry_timeout: self.telemetry_timeout,
             failure_policy: self.failure_policy,
-            queue_capacity: self.queue_capacity,
+            mode: self.mode,
+            queue: self.queue,
+            max_field_bytes: self.max_field_bytes,
+            retry: self.retry,
         })
     }
 }
@@ -371,6 +501,17 @@ mod tests {
             Err(ConfigError::InsecureUrl(_))
         ));
         assert!(events_url("http://acme.example", true).is_ok());
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_header_is_refused_without_showing_it() {
+        let err = Config::builder()
+            .url("https://acme.example")
+            .token("s3cret\nx")
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::InvalidToken);
+        assert!(!err.to_string().contains("s3cret"));
     }
 
     #[test]

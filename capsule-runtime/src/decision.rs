@@ -6,6 +6,7 @@
 //! so a policy block is never mistaken for an outage.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -25,8 +26,8 @@ impl Decision {
     /// Parses a decision body such as `{"apiVersion": "1", "response": {"action": "allow"}}`.
     ///
     /// # Errors
-    /// Returns [`NoDecision::Malformed`] when the body is not JSON of that shape or names
-    /// an action other than `allow` and `block`.
+    /// Returns [`NoDecision::Unparseable`] when the body is empty, is not JSON of that
+    /// shape, or names an action other than `allow` and `block`.
     pub fn from_body(body: &[u8]) -> Result<Self, NoDecision> {
         #[derive(Deserialize)]
         struct Envelope {
@@ -40,8 +41,12 @@ impl Decision {
             reason: Option<String>,
         }
 
-        let envelope: Envelope = serde_json::from_slice(body)
-            .map_err(|err| NoDecision::Malformed(format!("decision body is not valid: {err}")))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(NoDecision::Unparseable("the answer is empty".to_owned()));
+        }
+        let envelope: Envelope = serde_json::from_slice(body).map_err(|err| {
+            NoDecision::Unparseable(format!("the answer is not a decision: {err}"))
+        })?;
 
         match envelope.response.action.as_str() {
             "allow" => Ok(Self::Allow),
@@ -51,11 +56,62 @@ impl Decision {
                     .reason
                     .unwrap_or_else(|| "blocked by policy (no reason given)".to_owned()),
             }),
-            other => Err(NoDecision::Malformed(format!(
-                "unknown action `{other}` in decision"
+            other => Err(NoDecision::Unparseable(format!(
+                "unknown action `{}` in the decision",
+                printable(other, MAX_MESSAGE_CHARS)
             ))),
         }
     }
+
+    /// Reads an HTTP answer to a blocking event: a decision on a success status, the
+    /// status and the service's message otherwise.
+    pub(crate) fn from_answer(status: u16, body: &[u8]) -> Result<Self, NoDecision> {
+        if (200..300).contains(&status) {
+            Self::from_body(body)
+        } else {
+            Err(NoDecision::Status {
+                status,
+                message: error_message(body),
+            })
+        }
+    }
+}
+
+/// The most characters of a service's message that are kept.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// The message in an error body: the `error`, `message` or `detail` field of a JSON
+/// object, or a short plain-text body. HTML pages and other noise give `None`.
+fn error_message(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if text.is_empty() || text.starts_with('<') {
+        return None;
+    }
+
+    let message = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(fields)) => ["error", "message", "detail"]
+            .iter()
+            .find_map(|key| fields.get(*key).and_then(serde_json::Value::as_str))
+            .map(str::to_owned)?,
+        Ok(_) => return None,
+        Err(_) if text.contains(['{', '}']) => return None,
+        Err(_) => text.to_owned(),
+    };
+    Some(printable(&message, MAX_MESSAGE_CHARS))
+}
+
+/// `text` cut to `max` characters, with control characters replaced so that a
+/// hostile answer cannot forge log lines.
+fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Why a blocking event got no decision from the service.
@@ -64,14 +120,55 @@ impl Decision {
 pub enum NoDecision {
     /// No answer within the deadline.
     Timeout,
-    /// The connection could not be made or broke before an answer.
+    /// The connection could not be made, or broke before a full answer.
     Connect(String),
-    /// The service answered with this HTTP status instead of a decision.
-    Status(u16),
-    /// The answer was not a decision the client understands.
-    Malformed(String),
+    /// The service answered this HTTP status instead of a decision.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// What the service said, when its body held a short message.
+        message: Option<String>,
+    },
+    /// A success status whose body was not a decision the client understands (not
+    /// JSON, empty, over the size cap, or an unknown action).
+    Unparseable(String),
     /// The client's background worker is gone (for example after shutdown).
     Unavailable,
+}
+
+impl NoDecision {
+    /// The HTTP status, when the service answered one.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The same cause with its own text replaced where it repeats `secret`, so that a
+    /// service echoing the token cannot put it in a log line.
+    pub(crate) fn redact(self, secret: &str) -> Self {
+        // Shorter strings are not real tokens, and would mangle ordinary words.
+        const SHORTEST_SECRET: usize = 8;
+
+        let scrub = |text: String| {
+            if secret.len() < SHORTEST_SECRET || !text.contains(secret) {
+                text
+            } else {
+                text.replace(secret, "<redacted>")
+            }
+        };
+        match self {
+            Self::Connect(detail) => Self::Connect(scrub(detail)),
+            Self::Status { status, message } => Self::Status {
+                status,
+                message: message.map(scrub),
+            },
+            Self::Unparseable(detail) => Self::Unparseable(scrub(detail)),
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for NoDecision {
@@ -79,18 +176,33 @@ impl fmt::Display for NoDecision {
         match self {
             Self::Timeout => f.write_str("the Capsule endpoint did not answer in time"),
             Self::Connect(detail) => write!(f, "could not reach the Capsule endpoint: {detail}"),
-            Self::Status(401) => f.write_str(
-                "the Capsule endpoint refused the token (401); regenerate it in the portal",
-            ),
-            Self::Status(400) => f.write_str(
-                "the Capsule endpoint rejected the event as malformed (400); \
-                 please report this SDK bug",
-            ),
-            Self::Status(status) => write!(f, "the Capsule endpoint answered HTTP {status}"),
-            Self::Malformed(detail) => {
+            Self::Status { status, message } => {
+                match status {
+                    401 | 403 => write!(
+                        f,
+                        "the Capsule endpoint refused the token ({status}); regenerate it in \
+                         the portal and set it with Client::set_token or CAPSULE_TOKEN"
+                    )?,
+                    400 => f.write_str(
+                        "the Capsule endpoint rejected the event as malformed (400); \
+                         please report this SDK bug",
+                    )?,
+                    429 => {
+                        f.write_str("the Capsule endpoint is rate-limiting this client (429)")?;
+                    }
+                    _ => write!(f, "the Capsule endpoint answered HTTP {status}")?,
+                }
+                match message {
+                    Some(message) => write!(f, ": {message}"),
+                    None => Ok(()),
+                }
+            }
+            Self::Unparseable(detail) => {
                 write!(f, "the Capsule endpoint's answer is unusable: {detail}")
             }
-            Self::Unavailable => f.write_str("the Capsule client has been shut down"),
+            Self::Unavailable => {
+                f.write_str("the Capsule client's worker is not running (the client was shut down)")
+            }
         }
     }
 }
@@ -103,6 +215,78 @@ pub enum FailurePolicy {
     Open,
     /// Block the action.
     Closed,
+}
+
+/// Whether blocks are enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A block stops the action (the default).
+    #[default]
+    Enforce,
+    /// Decisions are requested and reported, but a block only logs a line and counts in
+    /// [`Stats::decisions_unenforced`](crate::Stats::decisions_unenforced): the action
+    /// goes ahead with [`Verdict::Unenforced`]. Use it to roll the guard out and see
+    /// what it would block before it blocks anything.
+    Monitor,
+}
+
+/// Settings for one kind of check that override the client's: a tool whose calls need
+/// a shorter deadline, or must fail closed while the rest of the agent fails open.
+///
+/// Every setting left `None` takes the client's value. The builder functions are
+/// `const`, so the options can be a constant:
+///
+/// ```
+/// use std::time::Duration;
+/// use capsule_runtime::{CheckOptions, FailurePolicy};
+///
+/// const PAYMENTS: CheckOptions = CheckOptions::new()
+///     .deadline(Duration::from_secs(2))
+///     .failure_policy(FailurePolicy::Closed);
+/// assert_eq!(PAYMENTS.failure_policy, Some(FailurePolicy::Closed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CheckOptions {
+    /// How long the check may take in all before the failure policy decides.
+    pub deadline: Option<Duration>,
+    /// What happens when no decision can be had.
+    pub failure_policy: Option<FailurePolicy>,
+    /// Whether a block is enforced.
+    pub mode: Option<Mode>,
+}
+
+impl CheckOptions {
+    /// No overrides: the client's settings apply.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            deadline: None,
+            failure_policy: None,
+            mode: None,
+        }
+    }
+
+    /// Overrides the deadline of the check.
+    #[must_use]
+    pub const fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Overrides the failure policy.
+    #[must_use]
+    pub const fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure_policy = Some(policy);
+        self
+    }
+
+    /// Overrides the mode.
+    #[must_use]
+    pub const fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
 }
 
 /// Where a block came from.
@@ -187,6 +371,9 @@ pub enum Verdict {
     },
     /// Do not perform the action.
     Block(Blocked),
+    /// Go ahead although the check ended in this block: the client is in
+    /// [`Mode::Monitor`], which reports blocks without enforcing them.
+    Unenforced(Blocked),
 }
 
 impl Verdict {
@@ -215,7 +402,25 @@ impl Verdict {
     /// Whether the action may go ahead.
     #[must_use]
     pub fn is_allowed(&self) -> bool {
-        matches!(self, Self::Allow { .. })
+        !matches!(self, Self::Block(_))
+    }
+
+    /// The block that stops the action, if any; `None` for every verdict that lets it
+    /// go ahead.
+    #[must_use]
+    pub fn into_block(self) -> Option<Blocked> {
+        match self {
+            Self::Block(blocked) => Some(blocked),
+            Self::Allow { .. } | Self::Unenforced(_) => None,
+        }
+    }
+
+    /// The verdict under `mode`: in monitor mode a block becomes [`Verdict::Unenforced`].
+    pub(crate) fn under(self, mode: Mode) -> Self {
+        match (self, mode) {
+            (Self::Block(blocked), Mode::Monitor) => Self::Unenforced(blocked),
+            (verdict, _) => verdict,
+        }
     }
 }
 
@@ -228,20 +433,57 @@ mod tests {
         let body = br#"{"apiVersion":"1","response":{"action":"maybe"}}"#;
         assert!(matches!(
             Decision::from_body(body),
-            Err(NoDecision::Malformed(_))
+            Err(NoDecision::Unparseable(_))
         ));
     }
 
     #[test]
+    fn an_error_message_is_taken_from_json_or_short_text_only() {
+        assert_eq!(
+            error_message(br#"{"error": "field `user` is missing"}"#).as_deref(),
+            Some("field `user` is missing")
+        );
+        assert_eq!(
+            error_message(b"bad gateway\r\nx-forged: 1").as_deref(),
+            Some("bad gateway  x-forged: 1")
+        );
+        assert_eq!(
+            error_message(b"<html><body>502 Bad Gateway</body></html>"),
+            None
+        );
+        assert_eq!(error_message(b"{\"truncated"), None);
+        assert_eq!(error_message(b""), None);
+    }
+
+    #[test]
+    fn a_long_message_is_cut() {
+        let long = format!("{{\"message\": \"{}\"}}", "x".repeat(1000));
+        let message = error_message(long.as_bytes()).unwrap();
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn monitor_mode_lets_a_block_through_and_keeps_it() {
+        let blocked = Blocked::new("t", "no", BlockSource::Service);
+        let verdict = Verdict::Block(blocked.clone()).under(Mode::Monitor);
+        assert_eq!(verdict, Verdict::Unenforced(blocked));
+        assert!(verdict.is_allowed());
+        assert!(verdict.into_block().is_none());
+    }
+
+    #[test]
     fn fail_closed_block_is_not_a_service_block() {
-        let verdict =
-            Verdict::from_outcome("t", Err(NoDecision::Status(503)), FailurePolicy::Closed);
+        let verdict = Verdict::from_outcome("t", Err(status(503)), FailurePolicy::Closed);
         let Verdict::Block(blocked) = verdict else {
             panic!("expected a block")
         };
-        assert_eq!(
-            blocked.source(),
-            &BlockSource::FailClosed(NoDecision::Status(503))
-        );
+        assert_eq!(blocked.source(), &BlockSource::FailClosed(status(503)));
+    }
+
+    fn status(status: u16) -> NoDecision {
+        NoDecision::Status {
+            status,
+            message: None,
+        }
     }
 }

@@ -187,6 +187,63 @@ impl Serialize for Json {
     }
 }
 
+/// Text for an event field: a message's content. Strings are taken as they are; bytes
+/// that are not valid UTF-8 have the bad sequences replaced with `U+FFFD`, so that odd
+/// input never costs the event.
+pub trait IntoText {
+    /// The text.
+    fn into_text(self) -> String;
+}
+
+impl IntoText for String {
+    fn into_text(self) -> String {
+        self
+    }
+}
+
+impl IntoText for &str {
+    fn into_text(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoText for &String {
+    fn into_text(self) -> String {
+        self.clone()
+    }
+}
+
+impl IntoText for Cow<'_, str> {
+    fn into_text(self) -> String {
+        self.into_owned()
+    }
+}
+
+impl IntoText for Box<str> {
+    fn into_text(self) -> String {
+        self.into_string()
+    }
+}
+
+impl IntoText for Vec<u8> {
+    fn into_text(self) -> String {
+        String::from_utf8(self)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+    }
+}
+
+impl IntoText for &[u8] {
+    fn into_text(self) -> String {
+        String::from_utf8_lossy(self).into_owned()
+    }
+}
+
+impl<const N: usize> IntoText for &[u8; N] {
+    fn into_text(self) -> String {
+        String::from_utf8_lossy(self).into_owned()
+    }
+}
+
 /// What happened, with the object that the event type carries.
 #[derive(Debug, Clone)]
 pub enum EventKind {
@@ -240,6 +297,100 @@ impl EventKind {
     #[must_use]
     pub fn is_blocking(&self) -> bool {
         matches!(self, Self::ToolInvocation { .. } | Self::UserMessage { .. })
+    }
+
+    /// Whether a field is longer than `limit` bytes, so that [`EventKind::truncate`]
+    /// would change it. Cheap: it only compares lengths.
+    pub(crate) fn exceeds(&self, limit: usize) -> bool {
+        match self {
+            Self::ToolInvocation { input, .. } => input.as_str().len() > limit,
+            Self::ToolResult { input, output, .. } => {
+                input.as_str().len() > limit || output.as_str().len() > limit
+            }
+            Self::UserMessage { content } | Self::AgentMessage { content } => content.len() > limit,
+            Self::SessionStart | Self::SessionEnd => false,
+        }
+    }
+
+    /// Cuts every field longer than `limit` bytes and marks it: a message keeps its
+    /// start and ends with a note of its full length; a JSON value becomes
+    /// `{"truncated": true, "original_bytes": N, "preview": "<start of its JSON>"}`.
+    pub(crate) fn truncate(&mut self, limit: usize) {
+        match self {
+            Self::ToolInvocation { input, .. } => input.truncate(limit),
+            Self::ToolResult { input, output, .. } => {
+                input.truncate(limit);
+                output.truncate(limit);
+            }
+            Self::UserMessage { content } | Self::AgentMessage { content } => {
+                truncate_text(content, limit);
+            }
+            Self::SessionStart | Self::SessionEnd => {}
+        }
+    }
+
+    /// About how much memory the event's own fields hold, for the queue's byte bound.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let name_len = |name: &Cow<'static, str>| match name {
+            Cow::Borrowed(_) => 0,
+            Cow::Owned(owned) => owned.len(),
+        };
+        match self {
+            Self::ToolInvocation { name, input } => name_len(name) + input.as_str().len(),
+            Self::ToolResult {
+                name,
+                input,
+                output,
+            } => name_len(name) + input.as_str().len() + output.as_str().len(),
+            Self::UserMessage { content } | Self::AgentMessage { content } => content.len(),
+            Self::SessionStart | Self::SessionEnd => 0,
+        }
+    }
+}
+
+/// The note that ends a cut message.
+fn truncation_note(original: usize) -> String {
+    format!(" [truncated by Capsule: {original} bytes in all]")
+}
+
+fn truncate_text(text: &mut String, limit: usize) {
+    if text.len() <= limit {
+        return;
+    }
+    let note = truncation_note(text.len());
+    let cut = floor_char_boundary(text, limit.saturating_sub(note.len()));
+    text.truncate(cut);
+    text.push_str(&note);
+}
+
+/// The largest index up to `index` that falls between two characters of `text`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    if index >= text.len() {
+        return text.len();
+    }
+    (0..=index)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
+impl Json {
+    fn truncate(&mut self, limit: usize) {
+        let text = self.as_str();
+        if text.len() <= limit {
+            return;
+        }
+
+        // Escaping the preview as a JSON string at most doubles it (the text is JSON,
+        // so it has no raw control characters), which keeps the marker within `limit`.
+        let room = limit.saturating_sub(80) / 2;
+        let preview = &text[..floor_char_boundary(text, room)];
+        let marker = serde_json::json!({
+            "truncated": true,
+            "original_bytes": text.len(),
+            "preview": preview,
+        });
+        *self = Self::from_serialize(&marker).unwrap_or_else(|_| Self::null());
     }
 }
 
@@ -323,6 +474,56 @@ mod tests {
     fn timestamp_has_seconds_precision_and_z_suffix() {
         let at = Timestamp::parse("2026-03-03T11:30:00.123456+01:00").unwrap();
         assert_eq!(at.to_string(), "2026-03-03T10:30:00Z");
+    }
+
+    #[test]
+    fn a_long_message_is_cut_on_a_character_boundary_and_marked() {
+        let mut kind = EventKind::AgentMessage {
+            content: "é".repeat(1000),
+        };
+        assert!(kind.exceeds(500));
+
+        kind.truncate(500);
+
+        let EventKind::AgentMessage { content } = &kind else {
+            unreachable!()
+        };
+        assert!(content.len() <= 500, "{}", content.len());
+        assert!(content.ends_with("[truncated by Capsule: 2000 bytes in all]"));
+        assert!(!kind.exceeds(500));
+    }
+
+    #[test]
+    fn a_long_json_value_becomes_a_marked_preview_within_the_limit() {
+        let big = serde_json::json!({"rows": vec!["a \"quoted\" row"; 500]});
+        let mut kind = EventKind::ToolResult {
+            name: Cow::Borrowed("t"),
+            input: Json::from_serialize(&serde_json::json!({"q": 1})).unwrap(),
+            output: Json::from_serialize(&big).unwrap(),
+        };
+
+        kind.truncate(1024);
+
+        let EventKind::ToolResult { input, output, .. } = &kind else {
+            unreachable!()
+        };
+        assert_eq!(input.as_str(), r#"{"q":1}"#);
+        assert!(output.as_str().len() <= 1024, "{}", output.as_str().len());
+        let marker = output.to_value();
+        assert_eq!(marker["truncated"], true);
+        assert!(
+            marker["preview"]
+                .as_str()
+                .unwrap()
+                .starts_with(r#"{"rows":["#)
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_refused() {
+        assert_eq!(b"ok \xff!".into_text(), "ok \u{fffd}!");
+        assert_eq!(vec![b'h', 0xC0, b'i'].into_text(), "h\u{fffd}i");
+        assert_eq!(String::from("kept").into_text(), "kept");
     }
 
     #[test]

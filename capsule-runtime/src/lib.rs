@@ -13,14 +13,18 @@
 //! - [`Client`]: asks for decisions and queues telemetry; [`init`] makes the global one.
 //! - [`Session`]: the RAII guard that sends `session_start` and `session_end`.
 //! - [`Event`]: the six events of the wire contract.
-//! - [`Verdict`], [`Blocked`], [`FailurePolicy`]: what a check ends in, and what happens
-//!   when the service cannot answer (by default the action goes ahead: *fail open*).
+//! - [`Verdict`], [`Blocked`], [`FailurePolicy`], [`Mode`], [`CheckOptions`]: what a
+//!   check ends in, what happens when the service cannot answer (by default the action
+//!   goes ahead: *fail open*), and whether blocks are enforced.
+//! - [`Stats`]: counters that account for every event and decision.
 
 mod client;
 mod config;
 mod decision;
 mod event;
 mod global;
+mod health;
+mod queue;
 mod session;
 mod stats;
 mod tool;
@@ -28,11 +32,13 @@ mod transport;
 
 pub use client::{Client, Error};
 pub use config::{Config, ConfigBuilder, ConfigError, Token};
-pub use decision::{BlockSource, Blocked, Decision, FailurePolicy, NoDecision, Verdict};
-pub use event::{Agent, Event, EventKind, Json, Timestamp, User};
+pub use decision::{
+    BlockSource, Blocked, CheckOptions, Decision, FailurePolicy, Mode, NoDecision, Verdict,
+};
+pub use event::{Agent, Event, EventKind, IntoText, Json, Timestamp, User};
 pub use global::{InitGuard, client as global, init};
 pub use session::Session;
-pub use stats::Stats;
+pub use stats::{CauseCounts, DropCounts, Stats};
 pub use tool::ToolOutput;
 
 /// Items that `#[capsule::tool]` expands to. Not a public API: it may change in any

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
 use crate::client::Client;
-use crate::decision::Verdict;
-use crate::event::{Event, EventKind, Timestamp, User};
+use crate::decision::{CheckOptions, Verdict};
+use crate::event::{Event, EventKind, IntoText, Timestamp, User};
 
 tokio::task_local! {
     static CURRENT: Scope;
@@ -79,10 +79,10 @@ impl Scope {
 
     /// Asks for a decision on a blocking event of this session, after its
     /// `session_start` has gone out.
-    pub(crate) async fn check(&self, kind: EventKind) -> Verdict {
+    pub(crate) async fn check(&self, kind: EventKind, options: CheckOptions) -> Verdict {
         let event = self.event(kind);
         self.client
-            .check_after(&event, self.state.started.clone())
+            .check_after(&event, self.state.started.clone(), options)
             .await
     }
 
@@ -186,18 +186,26 @@ impl Session {
     ///
     /// On [`Verdict::Block`] the agent must not act on the prompt. When the service
     /// gives no decision, the client's failure policy decides.
-    pub async fn check_prompt(&self, content: impl Into<String>) -> Verdict {
-        self.scope
-            .check(EventKind::UserMessage {
-                content: content.into(),
-            })
-            .await
+    pub async fn check_prompt(&self, content: impl IntoText) -> Verdict {
+        self.check_prompt_with(content, CheckOptions::new()).await
+    }
+
+    /// [`Session::check_prompt`] with settings of its own, such as a deadline.
+    pub async fn check_prompt_with(
+        &self,
+        content: impl IntoText,
+        options: CheckOptions,
+    ) -> Verdict {
+        let kind = EventKind::UserMessage {
+            content: content.into_text(),
+        };
+        self.scope.check(kind, options).await
     }
 
     /// Reports a reply of the agent (`agent_message`, telemetry). Never waits.
-    pub fn agent_message(&self, content: impl Into<String>) {
+    pub fn agent_message(&self, content: impl IntoText) {
         let event = self.scope.event(EventKind::AgentMessage {
-            content: content.into(),
+            content: content.into_text(),
         });
         self.scope.client.emit(event);
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
-use crate::decision::{Blocked, Verdict};
+use crate::decision::{Blocked, CheckOptions, Verdict};
 use crate::event::{EventKind, Json};
 use crate::session::Scope;
 
@@ -19,6 +19,7 @@ use crate::session::Scope;
 pub struct ToolCall {
     scope: Scope,
     name: &'static str,
+    options: CheckOptions,
 }
 
 impl ToolCall {
@@ -35,7 +36,20 @@ impl ToolCall {
 
     #[cold]
     fn begin_slow(name: &'static str) -> Option<Self> {
-        Scope::current().map(|scope| Self { scope, name })
+        Scope::current().map(|scope| Self {
+            scope,
+            name,
+            options: CheckOptions::new(),
+        })
+    }
+
+    /// Gives this call settings of its own (deadline, failure policy, mode) in place of
+    /// the client's.
+    #[inline]
+    #[must_use]
+    pub fn options(mut self, options: CheckOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// Sends `tool_invocation` and waits for the verdict.
@@ -49,8 +63,8 @@ impl ToolCall {
             input: input.clone(),
         };
 
-        match self.scope.check(kind).await {
-            Verdict::Allow { .. } => Ok(ToolRun {
+        match self.scope.check(kind, self.options).await {
+            Verdict::Allow { .. } | Verdict::Unenforced(_) => Ok(ToolRun {
                 scope: self.scope,
                 name: self.name,
                 input,

@@ -1,5 +1,5 @@
 //! The HTTP side of the client: a small runtime of its own, a keep-alive connection
-//! pool, and the background queue that carries telemetry.
+//! pool, and the requests that carry decisions and telemetry.
 //!
 //! All requests run on the transport's own tokio runtime, never on the agent's. That
 //! keeps connections alive when the agent's runtime is dropped or when the agent uses
@@ -7,120 +7,254 @@
 //! starving the request. Callers only await a join handle, which works from any
 //! executor.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use reqwest::{StatusCode, Url};
+use bytes::Bytes;
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::config::{Config, Token};
+use crate::config::{Config, ConfigError, Token};
 use crate::decision::{Decision, NoDecision};
 use crate::event::Event;
-use crate::stats::Counters;
+use crate::health::Health;
+use crate::queue::{self, Lanes, Progress};
+use crate::stats::{Counters, DropCause};
 
 /// The most of a response body the client reads; a decision is a few dozen bytes.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// One telemetry event waiting to be sent.
-pub(crate) struct Job {
-    pub(crate) event: Event,
-    /// Told when the event has been sent or given up on (dropped with the job).
-    pub(crate) delivered: Option<watch::Sender<bool>>,
+/// The longest a `Retry-After` from the service is honoured.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The token and the header made from it, swapped together when the token rotates.
+struct Credentials {
+    token: Token,
+    header: HeaderValue,
 }
 
 /// What the request tasks share.
-struct Shared {
+pub(crate) struct Shared {
     events_url: Url,
-    token: ArcSwap<Token>,
+    credentials: ArcSwap<Credentials>,
+    /// The pooled client, for every first attempt.
     http: reqwest::Client,
-    telemetry_timeout: Duration,
-    counters: Arc<Counters>,
-    progress: Progress,
-    warn_gate: LogGate,
+    /// A client that keeps no idle connections, so a retry after a stale keep-alive
+    /// connection always opens a fresh one.
+    fresh_http: reqwest::Client,
+    pub(crate) config: Config,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) progress: Progress,
+    pub(crate) pause: queue::Pause,
+    pub(crate) health: Health,
 }
 
-/// Counts finished telemetry events so that a flush can wait for them.
-struct Progress {
-    finished: Mutex<u64>,
-    changed: Condvar,
+/// An HTTP answer, its body read up to [`MAX_RESPONSE_BYTES`].
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
-impl Progress {
-    fn finish_one(&self) {
-        let mut finished = self
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *finished += 1;
-        self.changed.notify_all();
-    }
+/// Why one attempt got no answer.
+enum AttemptError {
+    /// The request went out on a pooled connection that the server had closed: it
+    /// never reached the service, and may be sent again at once.
+    Stale(String),
+    Failed(NoDecision),
+}
 
-    /// Waits until `target` events have finished or `timeout` passes.
-    fn wait_for(&self, target: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut finished = self
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-
-        while *finished < target {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
+impl Shared {
+    /// Posts one event and reads the answer, within `deadline`. A request that meets a
+    /// stale keep-alive connection is sent once more, on a fresh connection, when time
+    /// is left; `retried` is told when that happens.
+    pub(crate) async fn exchange(
+        &self,
+        body: Bytes,
+        id: &HeaderValue,
+        deadline: Instant,
+        retried: impl FnOnce(),
+    ) -> Result<Answer, NoDecision> {
+        let first = self.attempt(&self.http, body.clone(), id, deadline).await;
+        let outcome = match first {
+            Err(AttemptError::Stale(detail)) if Instant::now() < deadline => {
+                tracing::debug!(
+                    "the pooled connection was closed by the server ({detail}); retrying on a fresh one"
+                );
+                retried();
+                self.attempt(&self.fresh_http, body, id, deadline).await
             }
-            finished = match self.changed.wait_timeout(finished, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
+            other => other,
+        };
+
+        outcome.map_err(|err| {
+            let failure = match err {
+                AttemptError::Stale(detail) => NoDecision::Connect(detail),
+                AttemptError::Failed(failure) => failure,
             };
+            failure.redact(self.credentials.load().token.expose())
+        })
+    }
+
+    async fn attempt(
+        &self,
+        http: &reqwest::Client,
+        body: Bytes,
+        id: &HeaderValue,
+        deadline: Instant,
+    ) -> Result<Answer, AttemptError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(AttemptError::Failed(NoDecision::Timeout));
         }
-        true
-    }
-}
 
-/// Lets one warning through per interval, so that a dead endpoint cannot flood logs.
-pub(crate) struct LogGate {
-    started: Instant,
-    last_millis: AtomicU64,
-}
+        let authorization = self.credentials.load().header.clone();
+        let request = http
+            .post(self.events_url.clone())
+            .header(AUTHORIZATION, authorization)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("x-correlation-id", id.clone())
+            .timeout(left)
+            .body(body);
 
-impl LogGate {
-    const INTERVAL: Duration = Duration::from_secs(30);
+        let mut response = request.send().await.map_err(|err| classify(&err))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| parse_retry_after(value.to_str().ok()?));
 
-    pub(crate) fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            last_millis: AtomicU64::new(u64::MAX),
+        let mut body = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|err| {
+                let failure = if err.is_timeout() {
+                    NoDecision::Timeout
+                } else {
+                    NoDecision::Connect(format!(
+                        "the connection broke while reading the answer: {}",
+                        error_chain(&err)
+                    ))
+                };
+                AttemptError::Failed(failure)
+            })?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                if (200..300).contains(&status) {
+                    return Err(AttemptError::Failed(NoDecision::Unparseable(format!(
+                        "the answer is over {} KiB",
+                        MAX_RESPONSE_BYTES / 1024
+                    ))));
+                }
+                // An error status is known already; its oversized body is not needed.
+                body.clear();
+                break;
+            }
+            body.extend_from_slice(&chunk);
         }
-    }
 
-    /// Whether a warning may be logged now.
-    pub(crate) fn allow(&self) -> bool {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        let last = self.last_millis.load(Ordering::Relaxed);
-        let interval = u64::try_from(Self::INTERVAL.as_millis()).unwrap_or(u64::MAX);
-        let due = last == u64::MAX || now.saturating_sub(last) >= interval;
-        due && self
-            .last_millis
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 
-/// The transport: its runtime, its HTTP client and the telemetry queue.
+fn classify(err: &reqwest::Error) -> AttemptError {
+    if err.is_timeout() {
+        return AttemptError::Failed(NoDecision::Timeout);
+    }
+    // The error's own text never holds the token: headers are not part of it.
+    let detail = error_chain(err);
+    if !err.is_connect() && wrote_on_a_closed_connection(err) {
+        AttemptError::Stale(detail)
+    } else {
+        AttemptError::Failed(NoDecision::Connect(detail))
+    }
+}
+
+/// Whether the error says the connection was closed under the request, before any
+/// answer: what happens when a pooled connection was closed by the server while idle.
+fn wrote_on_a_closed_connection(err: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+
+    let mut source = Some(err);
+    while let Some(cause) = source {
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() {
+                return true;
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads `Retry-After`: a number of seconds or an HTTP date, capped at
+/// [`MAX_RETRY_AFTER`].
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// A fresh event id for `x-correlation-id`, the same on every retry of one event so
+/// that the service can recognise a duplicate.
+pub(crate) fn event_id() -> HeaderValue {
+    let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+    let mut text = [0u8; 4 + uuid::fmt::Hyphenated::LENGTH];
+    text[..4].copy_from_slice(b"evt-");
+    uuid.hyphenated().encode_lower(&mut text[4..]);
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("evt-unknown"))
+}
+
+/// The transport: its runtime, its HTTP clients and the telemetry queue.
 pub(crate) struct Transport {
-    runtime: Option<Runtime>,
+    runtime: Mutex<Option<Runtime>>,
     handle: Handle,
     shared: Arc<Shared>,
-    queue: mpsc::Sender<Job>,
+    lanes: Lanes,
+    closed: AtomicBool,
 }
 
 impl Transport {
-    /// Starts the transport's runtime and its telemetry worker.
+    /// Starts the transport's runtime and its telemetry workers.
     pub(crate) fn start(
         config: &Config,
         counters: Arc<Counters>,
@@ -128,6 +262,7 @@ impl Transport {
         let Some(endpoint) = config.endpoint.clone() else {
             return Ok(None);
         };
+        let header = endpoint.token.header().map_err(std::io::Error::other)?;
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -135,99 +270,183 @@ impl Transport {
             .enable_all()
             .build()?;
 
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(std::io::Error::other)?;
+        let pooled = http_client(config.queue.concurrency + 4)?;
+        let fresh = http_client(0)?;
 
         let shared = Arc::new(Shared {
             events_url: endpoint.events_url,
-            token: ArcSwap::from_pointee(endpoint.token),
-            http,
-            telemetry_timeout: config.telemetry_timeout,
+            credentials: ArcSwap::from_pointee(Credentials {
+                token: endpoint.token,
+                header,
+            }),
+            http: pooled,
+            fresh_http: fresh,
+            config: config.clone(),
             counters,
-            progress: Progress {
-                finished: Mutex::new(0),
-                changed: Condvar::new(),
-            },
-            warn_gate: LogGate::new(),
+            progress: Progress::default(),
+            pause: queue::Pause::default(),
+            health: Health::new(),
         });
 
-        let (queue, receiver) = mpsc::channel(config.queue_capacity);
         let handle = runtime.handle().clone();
-        handle.spawn(drain(receiver, Arc::clone(&shared)));
+        let lanes = Lanes::start(&handle, &shared);
 
         Ok(Some(Self {
-            runtime: Some(runtime),
+            runtime: Mutex::new(Some(runtime)),
             handle,
             shared,
-            queue,
+            lanes,
+            closed: AtomicBool::new(false),
         }))
     }
 
     /// Replaces the bearer token for every later request.
-    pub(crate) fn set_token(&self, token: Token) {
-        self.shared.token.store(Arc::new(token));
+    pub(crate) fn set_token(&self, token: Token) -> Result<(), ConfigError> {
+        let header = token.header()?;
+        self.shared
+            .credentials
+            .store(Arc::new(Credentials { token, header }));
+        Ok(())
     }
 
-    /// Puts a telemetry event on the queue without waiting. Returns `false` when the
-    /// queue is full or the worker is gone; the event is then dropped.
-    pub(crate) fn enqueue(&self, job: Job) -> bool {
-        self.queue.try_send(job).is_ok()
+    /// Puts a telemetry event on the queue without waiting. `delivered` is told once
+    /// the first attempt to send it is over.
+    pub(crate) fn enqueue(
+        &self,
+        event: Event,
+        delivered: Option<watch::Sender<bool>>,
+    ) -> Result<(), DropCause> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(DropCause::ShutDown);
+        }
+        self.lanes.push(&self.shared, event, delivered)
     }
 
-    /// Asks the service for a decision, waiting at most `deadline` in all. When
-    /// `after` is given, the request waits first (within the same deadline) until that
-    /// earlier telemetry event has been sent, so the service sees events in order.
+    /// Counts a telemetry event that never reached the queue as finished.
+    pub(crate) fn forget_one(&self) {
+        self.shared.progress.finish_one();
+    }
+
+    /// Logs that telemetry is being dropped, rate-limited.
+    pub(crate) fn warn_dropped(&self, cause: DropCause) {
+        queue::warn_dropped(&self.shared, cause);
+    }
+
+    /// Asks the service for a decision on `body`, waiting at most `deadline` in all.
+    /// When `after` is given, the request first waits (within the same deadline) for
+    /// that earlier telemetry event to go out, so the service sees events in order.
     pub(crate) async fn decide(
         &self,
-        event: &Event,
+        body: Bytes,
         deadline: Duration,
         after: Option<watch::Receiver<bool>>,
     ) -> Result<Decision, NoDecision> {
-        let body = serde_json::to_vec(event)
-            .map_err(|err| NoDecision::Malformed(format!("event could not be encoded: {err}")))?;
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(NoDecision::Unavailable);
+        }
         let shared = Arc::clone(&self.shared);
 
-        let request = async move {
-            if let Some(mut sent) = after {
-                let _ = sent.wait_for(|done| *done).await;
-            }
-            let (status, answer) = post(&shared, body, deadline).await?;
-            match status {
-                StatusCode::OK => Decision::from_body(&answer),
-                other => Err(NoDecision::Status(other.as_u16())),
-            }
-        };
-
         let task = self.handle.spawn(async move {
-            tokio::time::timeout(deadline, request)
+            let until = Instant::now() + deadline;
+            let request = async {
+                if let Some(mut sent) = after {
+                    let _ = sent.wait_for(|done| *done).await;
+                }
+                let answer = shared.exchange(body, &event_id(), until, || {}).await?;
+                Decision::from_answer(answer.status, &answer.body)
+            };
+            tokio::time::timeout_at(until, request)
                 .await
                 .unwrap_or(Err(NoDecision::Timeout))
         });
         task.await.unwrap_or(Err(NoDecision::Unavailable))
     }
 
-    /// Waits until every event queued so far has been sent or given up on, or until
-    /// `timeout` passes. Returns whether everything was handled. Blocks the thread.
-    pub(crate) fn flush_blocking(&self, queued: u64, timeout: Duration) -> bool {
-        self.shared.progress.wait_for(queued, timeout)
+    /// Waits until `target` telemetry events have been sent or given up on, or until
+    /// `timeout` passes. Returns whether they all were. Blocks the thread.
+    pub(crate) fn flush_blocking(&self, target: u64, timeout: Duration) -> bool {
+        self.shared.progress.wait_blocking(target, timeout)
     }
 
-    /// The async form of [`Transport::flush_blocking`]: the wait happens on the
-    /// transport's runtime, so the caller's executor is not blocked.
-    pub(crate) async fn flush(&self, queued: u64, timeout: Duration) -> bool {
+    /// The async form of [`Transport::flush_blocking`]: the wait runs on the
+    /// transport's runtime, so the caller's executor is neither blocked nor needs a
+    /// timer of its own.
+    pub(crate) async fn flush(&self, target: u64, timeout: Duration) -> bool {
+        if self.shared.progress.finished() >= target {
+            return true;
+        }
         let shared = Arc::clone(&self.shared);
-        let wait = self
-            .handle
-            .spawn_blocking(move || shared.progress.wait_for(queued, timeout));
-        wait.await.unwrap_or(false)
+        let wait = self.handle.spawn(async move {
+            tokio::time::timeout(timeout, shared.progress.wait(target))
+                .await
+                .is_ok()
+        });
+        match wait.await {
+            Ok(done) => done,
+            Err(_) => self.shared.progress.finished() >= target,
+        }
     }
 
-    /// Counts a telemetry event that never reached the queue as finished.
-    pub(crate) fn forget_one(&self) {
-        self.shared.progress.finish_one();
+    /// Stops the workers: events still queued are dropped and counted, later events
+    /// are dropped, and checks get [`NoDecision::Unavailable`]. The workers get at most
+    /// `grace` to stop, so that the counters are final when the returned signal fires.
+    ///
+    /// The runtime is stopped on a thread of its own: waiting for a runtime to stop is
+    /// not allowed inside async code, where the caller may well be.
+    pub(crate) fn stop(&self, grace: Duration) -> Stopping {
+        let runtime = self.close();
+
+        let (done, stopped) = std::sync::mpsc::sync_channel(1);
+        let (async_done, async_stopped) = tokio::sync::oneshot::channel();
+        if let Some(runtime) = runtime {
+            let thread = std::thread::Builder::new()
+                .name("capsule-shutdown".into())
+                .spawn(move || {
+                    runtime.shutdown_timeout(grace);
+                    let _ = done.send(());
+                    let _ = async_done.send(());
+                });
+            if let Err(err) = thread {
+                tracing::warn!("Capsule could not start a thread to stop its worker: {err}");
+            }
+        }
+        Stopping {
+            grace,
+            stopped,
+            async_stopped,
+        }
+    }
+}
+
+impl Transport {
+    /// Refuses further work and hands over the runtime, if it still runs.
+    fn close(&self) -> Option<Runtime> {
+        self.closed.store(true, Ordering::Relaxed);
+        self.runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// The signal that the transport's workers have stopped.
+pub(crate) struct Stopping {
+    grace: Duration,
+    stopped: std::sync::mpsc::Receiver<()>,
+    async_stopped: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Stopping {
+    /// Blocks until the workers stopped, a little past the grace period at most.
+    pub(crate) fn wait_blocking(self) {
+        let _ = self
+            .stopped
+            .recv_timeout(self.grace + Duration::from_millis(100));
+    }
+
+    /// Waits until the workers stopped; they take the grace period at most.
+    pub(crate) async fn wait(self) {
+        let _ = self.async_stopped.await;
     }
 }
 
@@ -235,110 +454,46 @@ impl Drop for Transport {
     fn drop(&mut self) {
         // Dropping a runtime waits for its tasks, and panics inside async code;
         // letting it go in the background does neither.
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.close() {
             runtime.shutdown_background();
         }
     }
 }
 
-/// Sends queued telemetry, one event after another, so the service sees each
-/// session's events in the order they happened.
-async fn drain(mut receiver: mpsc::Receiver<Job>, shared: Arc<Shared>) {
-    while let Some(job) = receiver.recv().await {
-        let Job { event, delivered } = job;
-        let kind = event.kind.name();
-
-        let outcome = match serde_json::to_vec(&event) {
-            Ok(body) => post(&shared, body, shared.telemetry_timeout).await,
-            Err(err) => Err(NoDecision::Malformed(format!(
-                "event could not be encoded: {err}"
-            ))),
-        };
-
-        match outcome {
-            Ok((status, _)) if status.is_success() => shared.counters.sent(),
-            Ok((status, _)) => {
-                shared.counters.failed();
-                warn_telemetry(&shared, kind, &NoDecision::Status(status.as_u16()));
-            }
-            Err(cause) => {
-                shared.counters.failed();
-                warn_telemetry(&shared, kind, &cause);
-            }
-        }
-
-        if let Some(delivered) = delivered {
-            let _ = delivered.send(true);
-        }
-        shared.progress.finish_one();
-    }
+/// A client that never follows redirects (a redirect could carry the token elsewhere)
+/// and keeps at most `idle` connections per host.
+fn http_client(idle: usize) -> Result<reqwest::Client, std::io::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(idle)
+        .no_proxy()
+        .build()
+        .map_err(std::io::Error::other)
 }
 
-fn warn_telemetry(shared: &Shared, kind: &str, cause: &NoDecision) {
-    if shared.warn_gate.allow() {
-        tracing::warn!(
-            event_type = kind,
-            "Capsule telemetry is not getting through ({cause}); the agent keeps running, \
-             and failed events are counted in Client::stats(). Check CAPSULE_URL and the \
-             endpoint's health."
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("86400"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
         );
+        assert_eq!(parse_retry_after("soon"), None);
     }
-}
 
-/// Posts one event and reads the answer, up to [`MAX_RESPONSE_BYTES`].
-async fn post(
-    shared: &Shared,
-    body: Vec<u8>,
-    timeout: Duration,
-) -> Result<(StatusCode, Vec<u8>), NoDecision> {
-    let token = shared.token.load();
-    let mut authorization =
-        HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-            NoDecision::Malformed("the token has characters not allowed in a header".into())
-        })?;
-    authorization.set_sensitive(true);
-
-    let correlation_id = format!("evt-{}", uuid::Uuid::new_v4());
-    let request = shared
-        .http
-        .post(shared.events_url.clone())
-        .header(AUTHORIZATION, authorization)
-        .header(CONTENT_TYPE, "application/json")
-        .header("x-correlation-id", correlation_id)
-        .timeout(timeout)
-        .body(body);
-
-    let mut response = request.send().await.map_err(|err| classify(&err))?;
-    let status = response.status();
-
-    let mut answer = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| classify(&err))? {
-        if answer.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(NoDecision::Malformed(format!(
-                "answer is over {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        answer.extend_from_slice(&chunk);
+    #[test]
+    fn event_ids_are_distinct_uuids() {
+        let a = event_id();
+        let b = event_id();
+        assert_ne!(a, b);
+        let text = a.to_str().unwrap();
+        assert!(text.starts_with("evt-"));
+        assert!(uuid::Uuid::parse_str(&text[4..]).is_ok(), "{text}");
     }
-    Ok((status, answer))
-}
-
-fn classify(err: &reqwest::Error) -> NoDecision {
-    if err.is_timeout() {
-        NoDecision::Timeout
-    } else {
-        // The error's own text never holds the token: headers are not part of it.
-        NoDecision::Connect(error_chain(err))
-    }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
