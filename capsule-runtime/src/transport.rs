@@ -97,8 +97,13 @@ impl Shared {
                 AttemptError::Stale(detail) => NoDecision::Connect(detail),
                 AttemptError::Failed(failure) => failure,
             };
-            failure.redact(self.credentials.load().token.expose())
+            self.redact(failure)
         })
+    }
+
+    /// `failure` with any copy of the token in its text replaced.
+    pub(crate) fn redact(&self, failure: NoDecision) -> NoDecision {
+        failure.redact(self.credentials.load().token.expose())
     }
 
     async fn attempt(
@@ -354,6 +359,7 @@ impl Transport {
                 }
                 let answer = shared.exchange(body, &event_id(), until, || {}).await?;
                 Decision::from_answer(answer.status, &answer.body)
+                    .map_err(|failure| shared.redact(failure))
             };
             tokio::time::timeout_at(until, request)
                 .await

@@ -1,0 +1,49 @@
+//! A short-lived program that returns from `main` holding the init guard delivers
+//! everything it emitted: the guard flushes when dropped.
+//!
+//! The program is this test binary run again as a child process, with only the ignored
+//! `program` test selected, so that it really ends when the guard is dropped.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use capsule_dev::{DevServer, FaultKnobs, Faults};
+use capsule_runtime::Config;
+
+const EVENTS: usize = 200;
+
+#[test]
+fn a_short_lived_program_delivers_everything_it_emitted() {
+    let server = DevServer::builder()
+        .faults(Faults::all(
+            FaultKnobs::default().latency(Duration::from_millis(2)),
+        ))
+        .start()
+        .unwrap();
+
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["program", "--exact", "--ignored", "--quiet"])
+        .env("CAPSULE_URL", server.url())
+        .env("CAPSULE_TOKEN", server.token())
+        .stdout(Stdio::null())
+        .status()
+        .expect("the program runs");
+
+    assert!(status.success());
+    let events = server.events();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types.len(), EVENTS + 2, "{types:?}");
+    assert_eq!(types.first(), Some(&"session_start"));
+    assert_eq!(types.last(), Some(&"session_end"));
+}
+
+#[test]
+#[ignore = "the program run by a_short_lived_program_delivers_everything_it_emitted"]
+fn program() {
+    let _capsule = capsule_runtime::init(Config::from_env().unwrap()).unwrap();
+
+    let session = capsule_runtime::global().session("user@example.com");
+    for n in 0..EVENTS {
+        session.agent_message(format!("reply {n}"));
+    }
+}
