@@ -9,7 +9,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -297,13 +297,29 @@ impl Pause {
 
 /// Counts finished telemetry events (sent, failed or dropped), so that a flush can
 /// wait for them from a plain thread or from async code.
-#[derive(Debug, Default)]
+///
+/// Waiters register the count they wait for; finishing an event wakes them only once
+/// the lowest such count is reached, not on every event.
+#[derive(Debug)]
 pub(crate) struct Progress {
     finished: AtomicU64,
-    waiters: AtomicUsize,
+    /// The lowest count a waiter waits for; `u64::MAX` when nobody waits.
+    wake_at: AtomicU64,
     lock: Mutex<()>,
     changed: Condvar,
     notify: Notify,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            finished: AtomicU64::new(0),
+            wake_at: AtomicU64::new(u64::MAX),
+            lock: Mutex::new(()),
+            changed: Condvar::new(),
+            notify: Notify::new(),
+        }
+    }
 }
 
 impl Progress {
@@ -312,9 +328,12 @@ impl Progress {
     }
 
     pub(crate) fn finish_one(&self) {
-        self.finished.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner));
+        let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if finished >= self.wake_at.load(Ordering::SeqCst) {
+            // Waiters register under the lock, so none can slip in between the reset
+            // and the wake-up; those still short of their count register again.
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.wake_at.store(u64::MAX, Ordering::SeqCst);
             self.changed.notify_all();
             self.notify.notify_waiters();
         }
@@ -323,10 +342,13 @@ impl Progress {
     /// Waits until `target` events have finished or `timeout` passes.
     pub(crate) fn wait_blocking(&self, target: u64, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let _waiting = Waiting::new(&self.waiters);
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
 
-        while self.finished() < target {
+        loop {
+            self.wake_at.fetch_min(target, Ordering::SeqCst);
+            if self.finished() >= target {
+                return true;
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return false;
@@ -336,38 +358,23 @@ impl Progress {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
-        true
     }
 
     /// Waits until `target` events have finished; the caller bounds it with a timeout.
     pub(crate) async fn wait(&self, target: u64) {
-        let _waiting = Waiting::new(&self.waiters);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.finished() >= target {
-                return;
+            {
+                let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+                notified.as_mut().enable();
+                self.wake_at.fetch_min(target, Ordering::SeqCst);
+                if self.finished() >= target {
+                    return;
+                }
             }
             notified.await;
         }
-    }
-}
-
-/// Marks a waiter for as long as it lives, so that finishing events only notify when
-/// someone waits.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(waiters: &'a AtomicUsize) -> Self {
-        waiters.fetch_add(1, Ordering::SeqCst);
-        Self(waiters)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
