@@ -35,6 +35,7 @@ pub fn client_with(url: &str, token: &str, policy: FailurePolicy, deadline: Dura
         .agent("support-agent", "Customer Support Agent")
         .failure_policy(policy)
         .blocking_timeout(deadline)
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(100))
         .build()
         .expect("the test configuration is valid");
     Client::new(config).expect("the client starts")
