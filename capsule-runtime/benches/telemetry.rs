@@ -197,9 +197,15 @@ fn plain_reqwest(c: &mut Criterion, endpoint: &Endpoint) {
 }
 
 fn event_body(lane: usize) -> String {
-    format!(
-        r#"{{"event_type":"agent_message","session_id":"sess-{lane}","timestamp":"2026-03-03T10:30:06Z","agent":{{"id":"bench-agent","name":"Benchmark Agent"}},"user":{{"email":"bench@example.com"}},"message":{{"content":"Order #12345 has been shipped."}}}}"#
-    )
+    serde_json::json!({
+        "event_type": "agent_message",
+        "session_id": format!("sess-{lane}"),
+        "timestamp": "2026-03-03T10:30:06Z",
+        "agent": {"id": "bench-agent", "name": "Benchmark Agent"},
+        "user": {"email": "bench@example.com"},
+        "message": {"content": "Order #12345 has been shipped."},
+    })
+    .to_string()
 }
 
 fn main() {

@@ -8,8 +8,8 @@
 //! | `CAPSULE_AGENT_NAME`   | the agent's display name                         |
 //! | `CAPSULE_USER_EMAIL`   | the user for events sent outside any session     |
 //! | `CAPSULE_FAIL_CLOSED`  | `1` or `true` to block actions when no decision can be had |
-//! | `CAPSULE_MODE`         | `enforce` (default) or `monitor`: report blocks without enforcing them |
-//! | `CAPSULE_DEADLINE_MS`  | how long a blocking check may take, in milliseconds (default 10 000) |
+//! | `CAPSULE_MODE`         | `enforce` (default), or `monitor`: report blocks, do not enforce |
+//! | `CAPSULE_DEADLINE_MS`  | how long a check may take, in milliseconds (default 10 000) |
 //!
 //! With neither `CAPSULE_URL` nor a builder URL, the client is *disabled*: guarded
 //! tools run unguarded and nothing is sent.
@@ -95,7 +95,8 @@ impl fmt::Display for ConfigError {
                  use an https URL, or allow_insecure_http(true) for a trusted local endpoint"
             ),
             Self::MissingToken => f.write_str(
-                "a Capsule URL is set but no token: set CAPSULE_TOKEN or call token() on the builder",
+                "a Capsule URL is set but no token: set CAPSULE_TOKEN, or call token() on the \
+                 builder",
             ),
             Self::InvalidToken => f.write_str(
                 "the Capsule token holds characters that cannot go in an HTTP header \
@@ -383,8 +384,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// The longest a message or a tool's input or output may be, in bytes of JSON
-    /// (default 64 KiB). A longer field is cut and marked as truncated, so that one
+    /// The longest a message (in bytes of text) or a tool's input or output (in bytes
+    /// of JSON) may be (default 64 KiB). A longer field is cut and marked as truncated, so that one
     /// huge value cannot fill the queue or be refused by the service.
     #[must_use]
     pub fn max_field_bytes(mut self, bytes: usize) -> Self {

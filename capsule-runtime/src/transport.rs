@@ -84,7 +84,7 @@ impl Shared {
         let outcome = match first {
             Err(AttemptError::Stale(detail)) if Instant::now() < deadline => {
                 tracing::debug!(
-                    "the pooled connection was closed by the server ({detail}); retrying on a fresh one"
+                    "the server closed the pooled connection ({detail}); retrying on a fresh one"
                 );
                 retried();
                 self.attempt(&self.fresh_http, body, id, deadline).await
