@@ -275,7 +275,7 @@ impl Transport {
             .enable_all()
             .build()?;
 
-        let pooled = http_client(config.queue.concurrency + 4)?;
+        let pooled = http_client(usize::MAX)?;
         let fresh = http_client(0)?;
 
         let shared = Arc::new(Shared {
