@@ -78,8 +78,8 @@ impl Scope {
     }
 
     /// Asks for a decision on a blocking event of this session, once the first attempt
-    /// to send its `session_start` is over (within the check's deadline), so that the
-    /// service sees the session begin before it is asked about it.
+    /// to send its `session_start` is over, so that the service sees the session begin
+    /// before it is asked about it. That wait takes a quarter of the deadline at most.
     pub(crate) async fn check(&self, kind: EventKind, options: CheckOptions) -> Verdict {
         let event = self.event(kind);
         self.client

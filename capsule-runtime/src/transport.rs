@@ -338,8 +338,9 @@ impl Transport {
     }
 
     /// Asks the service for a decision on `body`, waiting at most `deadline` in all.
-    /// When `after` is given, the request first waits (within the same deadline) for
-    /// that earlier telemetry event to go out, so the service sees events in order.
+    /// When `after` is given, the request first waits for the first attempt to send
+    /// that earlier telemetry event, so the service sees events in order; it waits a
+    /// quarter of the deadline at most, then asks anyway.
     pub(crate) async fn decide(
         &self,
         body: Bytes,
@@ -355,7 +356,9 @@ impl Transport {
             let until = Instant::now() + deadline;
             let request = async {
                 if let Some(mut sent) = after {
-                    let _ = sent.wait_for(|done| *done).await;
+                    // Order is worth a part of the deadline, not the decision itself: a
+                    // backed-up queue must not turn a healthy check into a timeout.
+                    let _ = tokio::time::timeout(deadline / 4, sent.wait_for(|done| *done)).await;
                 }
                 let answer = shared.exchange(body, &event_id(), until, || {}).await?;
                 Decision::from_answer(answer.status, &answer.body)

@@ -228,3 +228,32 @@ fn after_shutdown_checks_follow_the_failure_policy_and_telemetry_is_counted_as_d
     assert!(!verdict.is_allowed());
     assert_eq!(closed.stats().failed_closed_by.unavailable, 1);
 }
+
+#[test]
+fn a_check_does_not_wait_its_whole_deadline_for_a_stuck_session_start() {
+    // session_start is never answered; the check itself is.
+    let server = RawServer::start(|seen, _| {
+        if seen.body["event_type"] == "session_start" {
+            Reply::Hold
+        } else {
+            common::allow()
+        }
+    });
+    let deadline = Duration::from_secs(2);
+    let config = common::builder(&server.url(), "t", FailurePolicy::Open, deadline)
+        .telemetry_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let client = Client::new(config).unwrap();
+    let session = client.session("user@example.com");
+
+    let verdict = current_thread().block_on(session.check_prompt("hello"));
+
+    assert_eq!(verdict, Verdict::Allow { failed: None });
+    let kinds: Vec<String> = server
+        .seen()
+        .iter()
+        .map(|s| s.body["event_type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds, ["session_start", "user_message"]);
+}
