@@ -4,7 +4,7 @@
 //! on the argument, never a warning, so a typo cannot silently change what is sent.
 
 use syn::meta::ParseNestedMeta;
-use syn::{Expr, Ident, LitStr, Path, Token};
+use syn::{Expr, Ident, LitInt, LitStr, Path, Token};
 
 /// The attribute's arguments, as written.
 #[derive(Default)]
@@ -23,10 +23,17 @@ pub(crate) struct Args {
     pub(crate) on_block: Option<Expr>,
     /// `crate = "..."`: the path of the `capsule` crate when it is renamed.
     pub(crate) krate: Option<Path>,
+    /// `timeout_ms = N`: this tool's decision deadline.
+    pub(crate) timeout_ms: Option<LitInt>,
+    /// `fail_closed` or `fail_open`: this tool's failure policy.
+    pub(crate) failure_policy: Option<Ident>,
+    /// `monitor`: report this tool's blocks without enforcing them.
+    pub(crate) monitor: Option<Ident>,
 }
 
 const EXPECTED: &str = "expected one of `name = \"...\"`, `skip(arg, ...)`, `skip_all`, \
-                        `input = arg`, `skip_output`, `on_block = ...` or `crate = \"...\"`";
+                        `input = arg`, `skip_output`, `on_block = ...`, `timeout_ms = N`, \
+                        `fail_closed`, `fail_open`, `monitor` or `crate = \"...\"`";
 
 impl Args {
     /// Reads one `key`, `key = value` or `key(...)` argument.
@@ -50,6 +57,19 @@ impl Args {
         } else if path.is_ident("on_block") {
             reject_repeat(meta, self.on_block.is_some())?;
             self.on_block = Some(meta.value()?.parse()?);
+        } else if path.is_ident("timeout_ms") {
+            reject_repeat(meta, self.timeout_ms.is_some())?;
+            self.timeout_ms = Some(parse_millis(meta)?);
+        } else if path.is_ident("fail_closed") || path.is_ident("fail_open") {
+            if let Some(first) = &self.failure_policy {
+                return Err(meta.error(format!(
+                    "`{first}` is already given: a tool has one failure policy"
+                )));
+            }
+            self.failure_policy = Some(flag(meta)?);
+        } else if path.is_ident("monitor") {
+            reject_repeat(meta, self.monitor.is_some())?;
+            self.monitor = Some(flag(meta)?);
         } else if path.is_ident("crate") {
             reject_repeat(meta, self.krate.is_some())?;
             self.krate = Some(parse_crate(meta)?);
@@ -70,6 +90,19 @@ fn parse_name(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
         ));
     }
     Ok(name)
+}
+
+/// `timeout_ms = N`, a whole number of milliseconds above zero.
+fn parse_millis(meta: &ParseNestedMeta<'_>) -> syn::Result<LitInt> {
+    let millis: LitInt = meta.value()?.parse()?;
+    match millis.base10_parse::<u64>() {
+        Ok(0) | Err(_) => Err(syn::Error::new(
+            millis.span(),
+            "`timeout_ms` takes a whole number of milliseconds above zero, as in \
+             `timeout_ms = 2000`",
+        )),
+        Ok(_) => Ok(millis),
+    }
 }
 
 /// `skip(a, b)`: a list of plain names.

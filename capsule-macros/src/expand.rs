@@ -21,6 +21,7 @@ struct Locals {
     blocked: syn::Ident,
     result: syn::Ident,
     ret: syn::Ident,
+    future: syn::Ident,
 }
 
 impl Locals {
@@ -33,6 +34,7 @@ impl Locals {
             blocked: local("blocked"),
             result: local("result"),
             ret: local("ret"),
+            future: local("future"),
         }
     }
 }
@@ -75,6 +77,7 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
         blocked,
         result,
         ret,
+        future,
     } = &Locals::new();
     let stmts = &body.stmts;
     let name = &tool.name;
@@ -82,6 +85,11 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
     let (output_start, output_end) = (output.span(), last_span(output).unwrap_or(output.span()));
 
     let collect = collect_input(tool, private, input);
+    let begin = if let Some(options) = check_options(tool, private) {
+        quote!(#private::ToolCall::begin_with(#name, #options))
+    } else {
+        quote!(#private::ToolCall::begin(#name))
+    };
     let on_block = if let Some(handler) = &tool.on_block {
         quote_spanned!(handler.span()=> #private::on_block::<#output, _>(#blocked, #handler))
     } else {
@@ -109,34 +117,60 @@ fn guarded_body(tool: &Tool, private: &TokenStream, body: &Block) -> TokenStream
 
     // The first statement of the body's block fixes its return type to the function's,
     // so that `?` and `return` inside it convert as in the unannotated function, and a
-    // type error points into the body rather than at this attribute.
+    // type error points into the body rather than at this attribute. The body's future
+    // is made after the arguments were serialised and before the check, so that with no
+    // client configured the function is little more than that future awaited.
     quote! {
-        let #run = match #private::ToolCall::begin(#name) {
+        let #call = match #begin {
             ::core::option::Option::None => ::core::option::Option::None,
             ::core::option::Option::Some(#call) => {
                 #collect
-                match #call.check(#input).await {
-                    ::core::result::Result::Ok(#run) => ::core::option::Option::Some(#run),
-                    ::core::result::Result::Err(#blocked) => return #on_block,
-                }
+                ::core::option::Option::Some(#call.check(#input))
             }
         };
 
-        let #result = async move {
+        let #future = async move {
             if let ::core::option::Option::Some(#ret) = ::core::option::Option::None::<#output> {
                 return #ret;
             }
             #(#rebinds)*
             #(#whole_self)*
             #(#stmts)*
-        }
-        .await;
+        };
 
-        if let ::core::option::Option::Some(#run) = #run {
-            #report
+        match #call {
+            ::core::option::Option::None => #future.await,
+            ::core::option::Option::Some(#call) => match #call.await {
+                ::core::result::Result::Ok(#run) => {
+                    let #result = #future.await;
+                    #report
+                    #result
+                }
+                ::core::result::Result::Err(#blocked) => #on_block,
+            },
         }
-        #result
     }
+}
+
+/// The tool's own deadline, failure policy and mode, when any is set.
+fn check_options(tool: &Tool, private: &TokenStream) -> Option<TokenStream> {
+    let options = &tool.options;
+    if options.is_empty() {
+        return None;
+    }
+
+    let deadline = options
+        .timeout_ms
+        .as_ref()
+        .map(|millis| quote!(.deadline(::core::time::Duration::from_millis(#millis))));
+    let policy = options.fail_closed.map(|closed| {
+        let policy = if closed { quote!(Closed) } else { quote!(Open) };
+        quote!(.failure_policy(#private::FailurePolicy::#policy))
+    });
+    let mode = options
+        .monitor
+        .then(|| quote!(.mode(#private::Mode::Monitor)));
+    Some(quote!(#private::CheckOptions::new() #deadline #policy #mode))
 }
 
 /// Builds the `input` local from the arguments that are sent.

@@ -32,6 +32,34 @@ pub(crate) struct Tool {
     pub(crate) rebinds: Vec<Rebind>,
     /// A `mut self` receiver taken by value, which the body must capture whole.
     pub(crate) mut_self: Option<Token![self]>,
+    /// The tool's own check settings.
+    pub(crate) options: Options,
+}
+
+/// A tool's own deadline, failure policy and mode, in place of the client's.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) timeout_ms: Option<syn::LitInt>,
+    /// `Some(true)` for `fail_closed`, `Some(false)` for `fail_open`.
+    pub(crate) fail_closed: Option<bool>,
+    pub(crate) monitor: bool,
+}
+
+impl Options {
+    fn from_args(args: &Args) -> Self {
+        Self {
+            timeout_ms: args.timeout_ms.clone(),
+            fail_closed: args
+                .failure_policy
+                .as_ref()
+                .map(|flag| flag == "fail_closed"),
+            monitor: args.monitor.is_some(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.timeout_ms.is_none() && self.fail_closed.is_none() && !self.monitor
+    }
 }
 
 /// How the function runs its body.
@@ -128,6 +156,7 @@ impl Tool {
             shape,
             rebinds,
             mut_self,
+            options: Options::from_args(args),
         })
     }
 }

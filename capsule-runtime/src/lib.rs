@@ -45,6 +45,7 @@ pub use tool::ToolOutput;
 /// release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::decision::{CheckOptions, FailurePolicy, Mode};
     pub use crate::tool::{
         BlockError, FromBlocked, Input, Report, ToolArgument, ToolCall, ToolRun, ToolValue,
         blocked, on_block,

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -34,6 +36,17 @@ impl ToolCall {
         Self::begin_slow(name)
     }
 
+    /// [`ToolCall::begin`] for a tool with settings of its own (deadline, failure
+    /// policy, mode) in place of the client's.
+    #[inline]
+    #[must_use]
+    pub fn begin_with(name: &'static str, options: CheckOptions) -> Option<Self> {
+        if Scope::none_possible() {
+            return None;
+        }
+        Self::begin_slow(name).map(|call| call.options(options))
+    }
+
     #[cold]
     fn begin_slow(name: &'static str) -> Option<Self> {
         Scope::current().map(|scope| Self {
@@ -54,25 +67,37 @@ impl ToolCall {
 
     /// Sends `tool_invocation` and waits for the verdict.
     ///
+    /// The future is boxed: it is only made when a client is enabled, where one
+    /// allocation is nothing beside the request, and it keeps the guarded function's
+    /// own future as small as the unannotated one, which matters on the path where no
+    /// client is configured and the future is built and moved on every call.
+    ///
     /// # Errors
-    /// Returns the block when the service (or the fail-closed policy) refused the call.
-    pub async fn check(self, input: Input) -> Result<ToolRun, Blocked> {
-        let input = input.finish();
-        let kind = EventKind::ToolInvocation {
-            name: Cow::Borrowed(self.name),
-            input: input.clone(),
-        };
+    /// The future returns the block when the service (or the fail-closed policy)
+    /// refused the call.
+    #[must_use = "the check only runs when the future is awaited"]
+    pub fn check(self, input: Input) -> Check {
+        Box::pin(async move {
+            let input = input.finish();
+            let kind = EventKind::ToolInvocation {
+                name: Cow::Borrowed(self.name),
+                input: input.clone(),
+            };
 
-        match self.scope.check(kind, self.options).await {
-            Verdict::Allow { .. } | Verdict::Unenforced(_) => Ok(ToolRun {
-                scope: self.scope,
-                name: self.name,
-                input,
-            }),
-            Verdict::Block(blocked) => Err(blocked),
-        }
+            match self.scope.check(kind, self.options).await {
+                Verdict::Allow { .. } | Verdict::Unenforced(_) => Ok(ToolRun {
+                    scope: self.scope,
+                    name: self.name,
+                    input,
+                }),
+                Verdict::Block(blocked) => Err(blocked),
+            }
+        })
     }
 }
+
+/// The future of [`ToolCall::check`].
+pub type Check = Pin<Box<dyn Future<Output = Result<ToolRun, Blocked>> + Send + 'static>>;
 
 /// A guarded call that was allowed and is running.
 #[derive(Debug)]

@@ -45,6 +45,15 @@ pub async fn order_lookup(order_id: String) -> anyhow::Result<Value> {
     Ok(json!({ "order_id": order_id, "status": "shipped" }))
 }
 
+/// Refunds an order, with a deadline and failure policy of its own, in monitor mode.
+///
+/// # Errors
+/// Fails when Capsule blocks the call.
+#[capsule::tool(timeout_ms = 500, fail_closed, monitor)]
+pub async fn refund(order_id: String, cents: u64) -> anyhow::Result<Value> {
+    Ok(json!({ "order_id": order_id, "refunded": cents }))
+}
+
 /// Runs a query, with a pool that is not sent.
 ///
 /// # Errors
