@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 
-use capsule_bench::{guarded_lookup, plain_lookup, ready};
+use capsule_bench::{guarded_lookup, guarded_search, plain_lookup, plain_search, ready};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn unconfigured(c: &mut Criterion) {
@@ -23,6 +23,12 @@ fn unconfigured(c: &mut Criterion) {
     });
     group.bench_function("guarded", |b| {
         b.iter(|| ready(guarded_lookup(black_box(42))));
+    });
+    group.bench_function("plain_owned_arg", |b| {
+        b.iter(|| ready(plain_search(black_box(String::new()))));
+    });
+    group.bench_function("guarded_owned_arg", |b| {
+        b.iter(|| ready(guarded_search(black_box(String::new()))));
     });
     group.finish();
 }

@@ -12,7 +12,7 @@
 
 use std::hint::black_box;
 
-use capsule_bench::{guarded_lookup, plain_lookup, ready};
+use capsule_bench::{guarded_lookup, guarded_search, plain_lookup, plain_search, ready};
 use gungraun::{library_benchmark, library_benchmark_group, main};
 
 /// Makes the global client (disabled: no `CAPSULE_URL`) before the measured call, as a
@@ -34,5 +34,25 @@ fn guarded(order_id: u64) -> Result<u64, capsule::Blocked> {
     black_box(ready(guarded_lookup(black_box(order_id))))
 }
 
-library_benchmark_group!(name = unconfigured; benchmarks = plain, guarded);
+fn warm_text() -> String {
+    let _ = capsule::global();
+    String::new()
+}
+
+#[library_benchmark]
+#[bench::call(setup = warm_text)]
+fn plain_owned_arg(query: String) -> Result<usize, capsule::Blocked> {
+    black_box(ready(plain_search(black_box(query))))
+}
+
+#[library_benchmark]
+#[bench::call(setup = warm_text)]
+fn guarded_owned_arg(query: String) -> Result<usize, capsule::Blocked> {
+    black_box(ready(guarded_search(black_box(query))))
+}
+
+library_benchmark_group!(
+    name = unconfigured;
+    benchmarks = plain, guarded, plain_owned_arg, guarded_owned_arg
+);
 main!(library_benchmark_groups = unconfigured);

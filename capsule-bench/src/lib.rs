@@ -29,11 +29,32 @@ pub async fn plain_lookup(order_id: u64) -> Result<u64, Blocked> {
     Ok(order_id.wrapping_mul(3))
 }
 
+/// A tool with the attribute and an owned argument, whose future has drop glue.
+///
+/// # Errors
+/// Returns the block when Capsule refuses the call.
+#[capsule::tool]
+pub async fn guarded_search(query: String) -> Result<usize, Blocked> {
+    Ok(query.len())
+}
+
+/// The same tool without it.
+///
+/// # Errors
+/// Never; the signature matches the guarded twin.
+#[allow(clippy::unused_async)]
+pub async fn plain_search(query: String) -> Result<usize, Blocked> {
+    Ok(query.len())
+}
+
 /// Polls a future that completes without waiting, once, with a no-op waker.
 ///
 /// # Panics
 /// Panics when the future is not ready at once: the benchmark is then measuring the
 /// wrong thing.
+// Inlined always, so that whether the harness inlines does not change what is counted.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub fn ready<F: Future>(future: F) -> F::Output {
     let mut context = Context::from_waker(Waker::noop());
     match pin!(future).poll(&mut context) {
@@ -72,6 +93,7 @@ pub fn client_for(server: &RunningServer) -> Client {
 
 /// The code a careful user writes by hand from the contract: one shared `reqwest`
 /// client, the same `tool_invocation` body, the decision parsed from the answer.
+#[derive(Clone)]
 pub struct HandWritten {
     http: reqwest::Client,
     url: String,
@@ -139,6 +161,42 @@ impl HandWritten {
             .map_err(|e| e.to_string())?;
         let answer: Answer = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
         Ok(answer.response.action == "allow")
+    }
+}
+
+impl HandWritten {
+    /// [`HandWritten::check`], then, as the contract asks after the tool ran, a
+    /// `tool_result` posted in the background without waiting for it.
+    ///
+    /// # Errors
+    /// Returns the check's error.
+    pub async fn check_and_report(&self, session_id: &str, order_id: u64) -> Result<bool, String> {
+        let allowed = self.check(session_id, order_id).await?;
+        let body = serde_json::json!({
+            "event_type": "tool_result",
+            "session_id": session_id,
+            "timestamp": capsule::Timestamp::now().to_string(),
+            "agent": {"id": "bench-agent", "name": "Benchmark Agent"},
+            "user": {"email": "bench@example.com"},
+            "tool": {
+                "name": "guarded_lookup",
+                "input": {"order_id": order_id},
+                "output": order_id.wrapping_mul(3),
+            },
+        });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this
+                .http
+                .post(&this.url)
+                .header("authorization", &this.authorization)
+                .header("content-type", "application/json")
+                .header("x-correlation-id", uuid::Uuid::new_v4().to_string())
+                .body(body.to_string())
+                .send()
+                .await;
+        });
+        Ok(allowed)
     }
 }
 
