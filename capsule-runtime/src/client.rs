@@ -278,7 +278,7 @@ impl Client {
         let policy = options.failure_policy.unwrap_or(config.failure_policy);
         let mode = options.mode.unwrap_or(config.mode);
 
-        let outcome = match encode(event, config.max_field_bytes) {
+        let outcome = match encode(event) {
             Ok(body) => transport.decide(body, deadline, after).await,
             Err(failure) => Err(failure),
         };
@@ -301,6 +301,21 @@ impl Client {
             );
         }
         verdict
+    }
+
+    /// The verdict for a check that cannot count as decided, whatever the service said:
+    /// the failure policy decides, and the failure is counted and logged.
+    pub(crate) fn undecided(
+        &self,
+        action: &str,
+        cause: NoDecision,
+        options: CheckOptions,
+    ) -> Verdict {
+        let config = &self.inner.config;
+        let policy = options.failure_policy.unwrap_or(config.failure_policy);
+        let mode = options.mode.unwrap_or(config.mode);
+        self.no_decision(action, &cause, policy);
+        Verdict::from_outcome(action, Err(cause), policy).under(mode)
     }
 
     fn no_decision(&self, action: &str, cause: &NoDecision, policy: FailurePolicy) {
@@ -340,16 +355,11 @@ fn flush_share(timeout: Duration) -> Duration {
     timeout.saturating_sub((timeout / 10).min(Duration::from_millis(200)))
 }
 
-/// The request body of a blocking event, its long fields cut like telemetry's.
-fn encode(event: &Event, max_field_bytes: usize) -> Result<Bytes, NoDecision> {
-    let encoded = if event.kind.exceeds(max_field_bytes) {
-        let mut cut = event.clone();
-        cut.kind.truncate(max_field_bytes);
-        serde_json::to_vec(&cut)
-    } else {
-        serde_json::to_vec(event)
-    };
-    encoded
+/// The request body of a blocking event, whole: a field cut short would hide from the
+/// policy exactly what it must judge. A body too large for the service gets its error
+/// status, and the failure policy decides.
+fn encode(event: &Event) -> Result<Bytes, NoDecision> {
+    serde_json::to_vec(event)
         .map(Bytes::from)
         .map_err(|err| NoDecision::Unparseable(format!("the event did not encode: {err}")))
 }

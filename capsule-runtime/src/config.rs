@@ -76,6 +76,8 @@ pub enum ConfigError {
     MissingToken,
     /// The token holds characters that cannot go in an HTTP header.
     InvalidToken,
+    /// A deadline of zero, which would fail every check without asking the service.
+    ZeroTimeout(&'static str),
     /// An environment variable holds a value that cannot be used.
     InvalidVar {
         /// The variable.
@@ -101,6 +103,11 @@ impl fmt::Display for ConfigError {
             Self::InvalidToken => f.write_str(
                 "the Capsule token holds characters that cannot go in an HTTP header \
                  (a line break or a control character?): copy it again from the portal",
+            ),
+            Self::ZeroTimeout(setting) => write!(
+                f,
+                "{setting} is zero, which would fail every check without asking Capsule: \
+                 give it a deadline above zero (the default is 10 s for decisions)"
             ),
             Self::InvalidVar { name, problem } => write!(f, "{name} is not usable: {problem}"),
         }
@@ -384,9 +391,11 @@ impl ConfigBuilder {
         self
     }
 
-    /// The longest a message (in bytes of text) or a tool's input or output (in bytes
-    /// of JSON) may be (default 64 KiB). A longer field is cut and marked as truncated, so that one
-    /// huge value cannot fill the queue or be refused by the service.
+    /// The longest a telemetry message (in bytes of text) or a tool's input or output
+    /// in `tool_result` (in bytes of JSON) may be (default 64 KiB). A longer field is
+    /// cut and marked as truncated, so that one huge value cannot fill the queue or be
+    /// refused by the service. Blocking checks are never cut: the policy must see the
+    /// whole call.
     #[must_use]
     pub fn max_field_bytes(mut self, bytes: usize) -> Self {
         self.max_field_bytes = bytes.max(256);
@@ -422,9 +431,18 @@ impl ConfigBuilder {
     /// Checks the settings and builds the configuration.
     ///
     /// # Errors
-    /// Returns a [`ConfigError`] for an unparsable or insecure URL, or a URL without a
-    /// token.
+    /// Returns a [`ConfigError`] for an unparsable or insecure URL, a URL without a
+    /// token, or a timeout of zero.
     pub fn build(self) -> Result<Config, ConfigError> {
+        if self.blocking_timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout(
+                "the blocking timeout (CAPSULE_DEADLINE_MS)",
+            ));
+        }
+        if self.telemetry_timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout("the telemetry timeout"));
+        }
+
         let endpoint = match self.url {
             None => None,
             Some(url) => {
@@ -451,13 +469,21 @@ impl ConfigBuilder {
     }
 }
 
+/// `url` as text with any user name and password taken out, for error messages.
+fn without_credentials(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 fn events_url(base: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let parsed = Url::parse(base.trim()).map_err(|err| ConfigError::InvalidUrl(err.to_string()))?;
 
     match parsed.scheme() {
         "https" => {}
         "http" if allow_insecure_http || is_loopback(&parsed) => {}
-        "http" => return Err(ConfigError::InsecureUrl(base.to_owned())),
+        "http" => return Err(ConfigError::InsecureUrl(without_credentials(&parsed))),
         other => {
             return Err(ConfigError::InvalidUrl(format!(
                 "unsupported scheme `{other}`"
@@ -502,6 +528,22 @@ mod tests {
             Err(ConfigError::InsecureUrl(_))
         ));
         assert!(events_url("http://acme.example", true).is_ok());
+    }
+
+    #[test]
+    fn an_insecure_url_error_does_not_repeat_its_password() {
+        let err = events_url("http://agent:hunter2secret@10.0.0.5/", false).unwrap_err();
+        assert!(matches!(err, ConfigError::InsecureUrl(_)));
+        assert!(!err.to_string().contains("hunter2secret"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_deadline_is_refused() {
+        let err = Config::builder()
+            .blocking_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::ZeroTimeout(_)));
     }
 
     #[test]

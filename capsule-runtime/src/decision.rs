@@ -134,6 +134,9 @@ pub enum NoDecision {
     Unparseable(String),
     /// The client's background worker is gone (for example after shutdown).
     Unavailable,
+    /// An argument of the call could not be serialised, so whatever the service
+    /// answered, it did not see the whole call.
+    InvalidInput(String),
 }
 
 impl NoDecision {
@@ -203,6 +206,11 @@ impl fmt::Display for NoDecision {
             Self::Unavailable => {
                 f.write_str("the Capsule client's worker is not running (the client was shut down)")
             }
+            Self::InvalidInput(detail) => write!(
+                f,
+                "the call could not be shown to Capsule in full ({detail}); make the argument \
+                 serialisable, or leave it out with skip(...)"
+            ),
         }
     }
 }

@@ -39,6 +39,9 @@ pub fn init(config: Config) -> Result<InitGuard, Error> {
         .set(client.clone())
         .map_err(|_| Error::AlreadyInitialized)?;
     record_state(&client);
+    if !client.is_enabled() {
+        warn_unconfigured();
+    }
     Ok(InitGuard {
         client,
         flush_timeout: Duration::from_secs(5),
@@ -53,10 +56,7 @@ pub fn client() -> &'static Client {
     let client = GLOBAL.get_or_init(|| match Client::from_env() {
         Ok(client) => {
             if !client.is_enabled() {
-                tracing::info!(
-                    "Capsule is not configured (CAPSULE_URL is not set): guarded tools run \
-                     without checks. Set CAPSULE_URL and CAPSULE_TOKEN to enable them."
-                );
+                warn_unconfigured();
             }
             client
         }
@@ -70,6 +70,14 @@ pub fn client() -> &'static Client {
     });
     record_state(client);
     client
+}
+
+/// The one line that says guarded tools run without checks.
+fn warn_unconfigured() {
+    tracing::warn!(
+        "Capsule is not configured (no CAPSULE_URL): guarded tools run without checks. \
+         Set CAPSULE_URL and CAPSULE_TOKEN, or give the builder a url and a token."
+    );
 }
 
 /// Whether the global client is known to be disabled, without making it.
@@ -89,6 +97,11 @@ fn record_state(client: &Client) {
 
 /// Keeps the global client's telemetry flowing until dropped; dropping it waits (at
 /// most the flush timeout) for queued events to be sent.
+///
+/// That wait blocks the thread that drops the guard. Inside an async runtime, where
+/// blocking stalls the runtime's other tasks, call
+/// `guard.client().shutdown(deadline).await` before the guard goes out of scope: the
+/// drop then has nothing left to wait for.
 #[derive(Debug)]
 #[must_use = "dropping the guard at once flushes at once; keep it alive until the agent ends"]
 pub struct InitGuard {

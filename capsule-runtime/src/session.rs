@@ -13,13 +13,14 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::watch;
 
 use crate::client::Client;
 use crate::decision::{CheckOptions, Verdict};
 use crate::event::{Event, EventKind, IntoText, Timestamp, User};
+use crate::health::LogGate;
 
 tokio::task_local! {
     static CURRENT: Scope;
@@ -96,6 +97,9 @@ impl Scope {
         if LIVE.load(Ordering::Acquire) > 0 {
             let ambient = AMBIENT.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((_, scope)) = ambient.last() {
+                if ambient.len() > 1 {
+                    warn_ambiguous(ambient.len(), &scope.state.id);
+                }
                 return Some(scope.clone());
             }
         }
@@ -112,6 +116,21 @@ impl Scope {
     #[inline]
     pub(crate) fn none_possible() -> bool {
         LIVE.load(Ordering::Relaxed) == 0 && crate::global::known_disabled()
+    }
+}
+
+/// Says, at most every 30 s, that a guarded call outside any scope was filed under the
+/// newest of several live sessions, which may not be the one it belongs to.
+fn warn_ambiguous(live: usize, chosen: &str) {
+    static GATE: OnceLock<LogGate> = OnceLock::new();
+    if GATE.get_or_init(LogGate::new).allow() {
+        tracing::warn!(
+            live_sessions = live,
+            session_id = chosen,
+            "a guarded call ran outside any session scope while several sessions are live; \
+             it is filed under the newest one. Run each conversation inside \
+             session.scope(...), and note that tokio::spawn starts a task outside it."
+        );
     }
 }
 

@@ -23,10 +23,11 @@ pub(crate) enum Cause {
     OtherStatus,
     Unparseable,
     Unavailable,
+    InvalidInput,
 }
 
 impl Cause {
-    const COUNT: usize = 10;
+    const COUNT: usize = 11;
 
     pub(crate) fn of(failure: &NoDecision) -> Self {
         match failure {
@@ -42,6 +43,7 @@ impl Cause {
             },
             NoDecision::Unparseable(_) => Self::Unparseable,
             NoDecision::Unavailable => Self::Unavailable,
+            NoDecision::InvalidInput(_) => Self::InvalidInput,
         }
     }
 }
@@ -70,6 +72,8 @@ pub struct CauseCounts {
     pub unparseable: u64,
     /// The client's background worker was gone (for example after shutdown).
     pub unavailable: u64,
+    /// An argument could not be serialised, so the service never saw the whole call.
+    pub invalid_input: u64,
 }
 
 impl CauseCounts {
@@ -86,6 +90,7 @@ impl CauseCounts {
             + self.other_status
             + self.unparseable
             + self.unavailable
+            + self.invalid_input
     }
 }
 
@@ -158,6 +163,7 @@ impl ByCause<{ Cause::COUNT }> {
             other_status: get(Cause::OtherStatus),
             unparseable: get(Cause::Unparseable),
             unavailable: get(Cause::Unavailable),
+            invalid_input: get(Cause::InvalidInput),
         }
     }
 }

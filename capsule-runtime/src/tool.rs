@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::value::RawValue;
 
-use crate::decision::{Blocked, CheckOptions, Verdict};
+use crate::decision::{Blocked, CheckOptions, NoDecision, Verdict};
 use crate::event::{EventKind, Json};
 use crate::session::Scope;
 
@@ -78,13 +78,19 @@ impl ToolCall {
     #[must_use = "the check only runs when the future is awaited"]
     pub fn check(self, input: Input) -> Check {
         Box::pin(async move {
-            let input = input.finish();
+            let (input, invalid) = input.finish();
             let kind = EventKind::ToolInvocation {
                 name: Cow::Borrowed(self.name),
                 input: input.clone(),
             };
 
-            match self.scope.check(kind, self.options).await {
+            let mut verdict = self.scope.check(kind, self.options).await;
+            if let (Some(detail), true) = (invalid, verdict.is_allowed()) {
+                let cause = NoDecision::InvalidInput(detail);
+                verdict = self.scope.client.undecided(self.name, cause, self.options);
+            }
+
+            match verdict {
                 Verdict::Allow { .. } | Verdict::Unenforced(_) => Ok(ToolRun {
                     scope: self.scope,
                     name: self.name,
@@ -139,6 +145,8 @@ pub struct Input {
     fields: Vec<(&'static str, Box<RawValue>)>,
     /// Set when one argument is the whole input object.
     whole: Option<Box<RawValue>>,
+    /// The first argument that could not be serialised, and why.
+    invalid: Option<String>,
 }
 
 impl Input {
@@ -148,6 +156,7 @@ impl Input {
         Self {
             fields: Vec::with_capacity(capacity),
             whole: None,
+            invalid: None,
         }
     }
 
@@ -155,31 +164,45 @@ impl Input {
     /// value is sent as `{name: value}`, since `tool.input` is always an object.
     #[must_use]
     pub fn whole<T: ToolArgument + ?Sized>(name: &'static str, value: &T) -> Self {
-        let raw = raw_json(value);
+        let mut input = Self::with_capacity(1);
+        let raw = input.raw_json(name, value);
         if raw.get().starts_with('{') {
-            return Self {
-                fields: Vec::new(),
-                whole: Some(raw),
-            };
+            input.whole = Some(raw);
+        } else {
+            input.fields.push((name, raw));
         }
-        Self {
-            fields: vec![(name, raw)],
-            whole: None,
-        }
+        input
     }
 
     /// Adds one argument. A value that serde cannot turn into JSON is sent as a string
-    /// that says so, rather than losing the whole check.
+    /// that says so, and the check then counts as undecided whatever the service
+    /// answers: the failure policy decides, since the service never saw the argument.
     pub fn field<T: ToolArgument + ?Sized>(&mut self, name: &'static str, value: &T) {
-        self.fields.push((name, raw_json(value)));
+        let raw = self.raw_json(name, value);
+        self.fields.push((name, raw));
     }
 
-    fn finish(self) -> Json {
+    /// The input object, and the first argument that could not be serialised.
+    fn finish(mut self) -> (Json, Option<String>) {
+        let invalid = self.invalid.take();
         let text = match self.whole {
             Some(whole) => whole.get().to_owned(),
             None => serde_json::to_string(&self).unwrap_or_else(|_| "{}".to_owned()),
         };
-        Json::from_json_text(text).unwrap_or_else(|_| Json::null())
+        (
+            Json::from_json_text(text).unwrap_or_else(|_| Json::null()),
+            invalid,
+        )
+    }
+
+    /// `value` as JSON, or a string saying why it is not, remembering the failure.
+    fn raw_json<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Box<RawValue> {
+        serde_json::value::to_raw_value(value).unwrap_or_else(|err| {
+            let note = format!("<not serialisable: {err}>");
+            self.invalid
+                .get_or_insert_with(|| format!("argument `{name}`: {err}"));
+            serde_json::value::to_raw_value(&note).unwrap_or_else(|_| null())
+        })
     }
 }
 
@@ -194,13 +217,6 @@ impl Serialize for Input {
 }
 
 /// `value` as JSON, or a JSON string saying why it could not be serialised.
-fn raw_json<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|err| {
-        let note = format!("<not serialisable: {err}>");
-        serde_json::value::to_raw_value(&note).unwrap_or_else(|_| null())
-    })
-}
-
 fn null() -> Box<RawValue> {
     RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!())
 }
