@@ -182,12 +182,22 @@ impl Event {
             .map_err(|err: UnknownEventType| InvalidEvent::new("event_type", err.to_string()))?;
         let session_id = non_empty(required_str(root, "", "session_id")?, "session_id")?;
         let raw_timestamp = required_str(root, "", "timestamp")?;
-        let timestamp = OffsetDateTime::parse(raw_timestamp, &Rfc3339).map_err(|_| {
-            InvalidEvent::new(
-                "timestamp",
-                format!("{raw_timestamp:?} is not RFC 3339; send e.g. \"2026-03-03T10:30:00Z\""),
-            )
-        })?;
+        // The contract asks for UTC to the second with a `Z` suffix, so a client that
+        // sends fractions or an offset is told here rather than by the real service.
+        let seconds_in_utc =
+            raw_timestamp.len() == "2026-03-03T10:30:00Z".len() && raw_timestamp.ends_with('Z');
+        let timestamp = OffsetDateTime::parse(raw_timestamp, &Rfc3339)
+            .ok()
+            .filter(|_| seconds_in_utc)
+            .ok_or_else(|| {
+                InvalidEvent::new(
+                    "timestamp",
+                    format!(
+                        "{raw_timestamp:?} is not RFC 3339 in UTC to the second; send e.g. \
+                         \"2026-03-03T10:30:00Z\""
+                    ),
+                )
+            })?;
 
         let agent = required_object(root, "", "agent")?;
         let agent_id = non_empty(required_str(agent, "agent.", "id")?, "agent.id")?;
