@@ -149,6 +149,27 @@ impl NoDecision {
         }
     }
 
+    /// The cause in a few words, with no addresses, error chains or service messages:
+    /// the text of a fail-closed block, which may be shown to the model. The full
+    /// cause stays in [`BlockSource::FailClosed`] and in the logs.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Timeout => "the Capsule endpoint did not answer in time".to_owned(),
+            Self::Connect(_) => "the Capsule endpoint could not be reached".to_owned(),
+            Self::Status {
+                status: 401 | 403, ..
+            } => "the Capsule endpoint refused the client's token".to_owned(),
+            Self::Status { status: 429, .. } => {
+                "the Capsule endpoint is rate-limiting this client".to_owned()
+            }
+            Self::Status { status, .. } => format!("the Capsule endpoint answered HTTP {status}"),
+            Self::Unparseable(_) => "the Capsule endpoint's answer was not a decision".to_owned(),
+            Self::Unavailable => "the Capsule client is shut down".to_owned(),
+            Self::InvalidInput(_) => "an argument of the call could not be serialised".to_owned(),
+        }
+    }
+
     /// The same cause with its own text replaced where it repeats `secret`, so that a
     /// service echoing the token cannot put it in a log line.
     pub(crate) fn redact(self, secret: &str) -> Self {
@@ -401,7 +422,10 @@ impl Verdict {
                 failed: Some(cause),
             },
             (Err(cause), FailurePolicy::Closed) => {
-                let reason = format!("no decision, and the client fails closed: {cause}");
+                let reason = format!(
+                    "no decision from Capsule ({}), and this action fails closed",
+                    cause.summary()
+                );
                 Self::Block(Blocked::new(action, reason, BlockSource::FailClosed(cause)))
             }
         }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use capsule_dev::DevServer;
-use capsule_runtime::{Config, ConfigError, FailurePolicy, Token, Verdict};
+use capsule_runtime::{BlockSource, Config, ConfigError, FailurePolicy, Token, Verdict};
 use common::{RawServer, invocation, response};
 
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -75,7 +75,11 @@ async fn a_rotated_token_is_used_without_a_restart_and_a_bad_one_is_refused() {
 
     let refused = client.check(&invocation("sess-rotate")).await;
     let blocked = refused.into_block().expect("401, fail closed");
-    assert!(blocked.reason().contains("regenerate it in the portal"));
+    assert!(blocked.reason().contains("refused the client's token"));
+    let BlockSource::FailClosed(cause) = blocked.source() else {
+        panic!("a 401 is no decision, not a service block: {blocked:?}")
+    };
+    assert!(cause.to_string().contains("regenerate it in the portal"));
 
     client.set_token(server.token()).unwrap();
     let verdict = client.check(&invocation("sess-rotate")).await;
