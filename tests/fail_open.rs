@@ -6,8 +6,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use capsule::{BlockSource, FailurePolicy, NoDecision};
-use capsule_dev::{FaultKnobs, Faults};
+use capsule::{BlockSource, Client, FailurePolicy, NoDecision, Session};
+use capsule_dev::{FaultKnobs, Faults, RunningServer};
 use common::{client_with, server};
 
 #[capsule::tool(skip(ran))]
@@ -42,17 +42,24 @@ async fn endpoint_down_lets_the_tool_run() {
     assert_eq!(client.stats().decisions_failed_open, 1);
 }
 
-#[tokio::test]
-async fn endpoint_answering_500_lets_the_tool_run() {
-    let server = server();
+/// A client with `policy`, and a session of it, for an endpoint that answers every
+/// request with `500`.
+fn answering_500(server: &RunningServer, policy: FailurePolicy) -> (Client, Session) {
     server.set_faults(Faults::all(FaultKnobs::default().status(500, 1.0)));
     let client = client_with(
         &server.url(),
         &server.token(),
-        FailurePolicy::Open,
+        policy,
         Duration::from_secs(5),
     );
     let session = client.session("user@example.com");
+    (client, session)
+}
+
+#[tokio::test]
+async fn endpoint_answering_500_lets_the_tool_run() {
+    let server = server();
+    let (client, session) = answering_500(&server, FailurePolicy::Open);
     let ran = AtomicBool::new(false);
 
     session.scope(refund(8, &ran)).await.expect("fail open");
@@ -64,14 +71,7 @@ async fn endpoint_answering_500_lets_the_tool_run() {
 #[tokio::test]
 async fn endpoint_answering_500_blocks_when_failing_closed() {
     let server = server();
-    server.set_faults(Faults::all(FaultKnobs::default().status(500, 1.0)));
-    let client = client_with(
-        &server.url(),
-        &server.token(),
-        FailurePolicy::Closed,
-        Duration::from_secs(5),
-    );
-    let session = client.session("user@example.com");
+    let (client, session) = answering_500(&server, FailurePolicy::Closed);
     let ran = AtomicBool::new(false);
 
     let error = session
