@@ -24,14 +24,19 @@ fn closed_port_url() -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test]
-async fn endpoint_down_lets_the_tool_run() {
-    let client = client_with(
+/// A fail-open client for an endpoint where nothing listens.
+fn dead_endpoint_client() -> Client {
+    client_with(
         &closed_port_url(),
         "t",
         FailurePolicy::Open,
         Duration::from_secs(5),
-    );
+    )
+}
+
+#[tokio::test]
+async fn endpoint_down_lets_the_tool_run() {
+    let client = dead_endpoint_client();
     let session = client.session("user@example.com");
     let ran = AtomicBool::new(false);
 
@@ -121,12 +126,7 @@ async fn an_endpoint_that_never_answers_is_cut_off_at_the_deadline() {
 
 #[tokio::test]
 async fn telemetry_to_a_dead_endpoint_is_counted_not_raised() {
-    let client = client_with(
-        &closed_port_url(),
-        "t",
-        FailurePolicy::Open,
-        Duration::from_secs(5),
-    );
+    let client = dead_endpoint_client();
     let session = client.session("user@example.com");
     session.agent_message("hello");
     drop(session);
