@@ -1,6 +1,6 @@
 //! With no endpoint configured, guarded tools run as if unannotated.
 //!
-//! This file is its own test binary, so no session of another test is alive here.
+//! This file is its own test binary, so no client or session of another test exists here.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

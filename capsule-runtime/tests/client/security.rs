@@ -2,7 +2,7 @@
 //! never followed (they could carry the token elsewhere), and a token that can be
 //! rotated on a running client but never shown.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

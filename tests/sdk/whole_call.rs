@@ -2,7 +2,7 @@
 //! blocking check, and an argument that cannot be serialised leaves the check
 //! undecided, so the failure policy decides rather than a service that saw a stand-in.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

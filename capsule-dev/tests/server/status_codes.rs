@@ -1,7 +1,7 @@
 //! Every status the contract names, over real HTTP: 200 with a decision, 202 with an empty
 //! body, 400, 401, 408, 413, and what is recorded for each.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! A watched policy file is reloaded when it changes; an invalid new version is refused and
 //! the rules in force stay.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The body is checked against the contract's envelope: each wrong field is named in a
 //! `400`, and extra fields are accepted.
 
-mod common;
+use crate::common;
 
 use capsule_dev::DevServer;
 use common::{post, sample};

@@ -1,7 +1,7 @@
 //! The audit log: every accepted event with its decision, rule, received time and
 //! correlation id, in a JSONL file that survives a restart and an unclean stop.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

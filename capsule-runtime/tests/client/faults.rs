@@ -5,7 +5,7 @@
 //! Faults that `capsule-dev` can produce (statuses, latency, a wrong token, closed
 //! connections) use it; the rest use the test's raw endpoint (`common::RawServer`).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

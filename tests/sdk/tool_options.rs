@@ -1,7 +1,7 @@
 //! A tool's own decision deadline, failure policy and monitor mode, set on the
 //! attribute, take the place of the client's.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

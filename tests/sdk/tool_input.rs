@@ -1,7 +1,7 @@
 //! What `#[capsule::tool]` sends as `tool.input`, for each way of writing parameters,
 //! checked on the events a real `capsule-dev` endpoint received.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Fault knobs, at start and at run time: added latency, a fixed status for a share of
 //! requests, closing the connection without an answer, and all of it per event type.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

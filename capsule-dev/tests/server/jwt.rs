@@ -1,7 +1,7 @@
 //! Tokens are HS256 JWTs: each way a token can be wrong gets `401` with a JSON error saying
 //! which, and the `token` subcommand mints tokens a server with the same secret accepts.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,6 +1,6 @@
 //! The binary: `--help` documents every option, and Ctrl-C stops it cleanly.
 
-mod common;
+use crate::common;
 
 use common::{Binary, sample};
 

@@ -3,7 +3,7 @@
 //! dropped in each of those and while unwinding; and flush and shutdown deadlines that
 //! hold when the endpoint never answers.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

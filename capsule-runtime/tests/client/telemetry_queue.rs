@@ -2,7 +2,7 @@
 //! retries with one id per event, pauses on `429`, per-session order, and fields cut
 //! or repaired rather than lost.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

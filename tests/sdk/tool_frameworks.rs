@@ -2,7 +2,7 @@
 //! `#[tool_router]` impls (with rmcp's `#[tool]` above or below it), and guarded tools
 //! spawned on other threads; checked on the events a real `capsule-dev` endpoint received.
 
-mod common;
+use crate::common;
 
 use common::{client_for, guarded_call, server, types};
 use rmcp::handler::server::router::tool::ToolRouter;

@@ -1,7 +1,7 @@
 //! Settings per check (deadline, failure policy, mode) override the client's, and
 //! monitor mode reports blocks without enforcing them.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -22,7 +22,7 @@ fn a_short_lived_program_delivers_everything_it_emitted() {
         .unwrap();
 
     let status = Command::new(std::env::current_exe().unwrap())
-        .args(["program", "--exact", "--ignored", "--quiet"])
+        .args(["init_guard::program", "--exact", "--ignored", "--quiet"])
         .env("CAPSULE_URL", server.url())
         .env("CAPSULE_TOKEN", server.token())
         .stdout(Stdio::null())

@@ -1,7 +1,7 @@
 //! Deciding by policy: the shipped sample's scenarios, the parts a rule can match on, first
 //! match wins, and bad policy files refused at start with the line and the problem.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -1,7 +1,7 @@
 //! When the endpoint cannot give a decision, a guarded tool still runs (fail open), or
 //! is blocked with the cause when the client fails closed.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! Each test runs its calls inside `session.scope(...)`, so tests running side by side
 //! in this process never see each other's sessions.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -2,7 +2,7 @@
 //! for each kind of return type, and that a blocked body never runs; checked on the
 //! events a real `capsule-dev` endpoint received.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,7 +1,7 @@
 //! Inspection: the agents seen, the sessions of an agent and the events of a session over
 //! JSON, and a session's timeline in the terminal.
 
-mod common;
+use crate::common;
 
 use capsule_dev::DevServer;
 use common::{get_dev, post, sample};

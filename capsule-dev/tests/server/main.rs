@@ -1,0 +1,16 @@
+//! `capsule-dev` as its users meet it: over HTTP on loopback, and as a binary.
+//!
+//! One binary holds every suite so that the crate links one test program instead of
+//! nine.
+
+mod common;
+
+mod audit;
+mod cli;
+mod faults;
+mod inspection;
+mod jwt;
+mod policy;
+mod reload;
+mod status_codes;
+mod validation;
