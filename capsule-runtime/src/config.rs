@@ -308,7 +308,8 @@ impl ConfigBuilder {
         Ok(builder)
     }
 
-    /// The tenant's Capsule host (`https://...`); events go to its events path.
+    /// The tenant's Capsule host (`https://...`); events go to its events path. A URL that
+    /// already ends with the events path is taken as it is.
     #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
@@ -491,8 +492,14 @@ fn events_url(base: &str, allow_insecure_http: bool) -> Result<Url, ConfigError>
         }
     }
 
+    // The whole events URL, copied from the portal, is as good as the host alone.
     let mut url = parsed;
-    let path = format!("{}{EVENTS_PATH}", url.path().trim_end_matches('/'));
+    let base_path = url.path().trim_end_matches('/');
+    let path = if base_path.ends_with(EVENTS_PATH) {
+        base_path.to_owned()
+    } else {
+        format!("{base_path}{EVENTS_PATH}")
+    };
     url.set_path(&path);
     Ok(url)
 }
@@ -509,6 +516,21 @@ fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_that_ends_with_the_events_path_is_kept() {
+        for given in [
+            "https://acme.example/v1/generic-webhook/hooks/events",
+            "https://acme.example/v1/generic-webhook/hooks/events/",
+        ] {
+            let url = events_url(given, false).unwrap();
+            assert_eq!(
+                url.as_str(),
+                "https://acme.example/v1/generic-webhook/hooks/events",
+                "{given}"
+            );
+        }
+    }
 
     #[test]
     fn events_path_is_appended_to_the_host() {

@@ -214,6 +214,11 @@ impl fmt::Display for NoDecision {
                     429 => {
                         f.write_str("the Capsule endpoint is rate-limiting this client (429)")?;
                     }
+                    404 | 405 => write!(
+                        f,
+                        "the server at the Capsule URL has no events endpoint ({status}); set \
+                         CAPSULE_URL (or Config::builder().url) to the tenant's Capsule host"
+                    )?,
                     _ => write!(f, "the Capsule endpoint answered HTTP {status}")?,
                 }
                 match message {

@@ -137,3 +137,55 @@ async fn telemetry_to_a_dead_endpoint_is_counted_not_raised() {
     assert_eq!(stats.failed, 3, "{stats:?}");
     assert_eq!(stats.sent, 0);
 }
+
+#[tokio::test]
+async fn a_url_without_the_events_endpoint_fails_closed_saying_what_to_fix() {
+    let server = server();
+    let wrong = format!("{}/not-capsule", server.url());
+    let client = client_with(
+        &wrong,
+        &server.token(),
+        FailurePolicy::Closed,
+        Duration::from_secs(5),
+    );
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+
+    let error = session
+        .scope(refund(11, &ran))
+        .await
+        .expect_err("fail closed");
+
+    let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
+    let BlockSource::FailClosed(cause) = blocked.source() else {
+        panic!("a failure, not a service block: {blocked:?}");
+    };
+    assert_eq!(cause.status(), Some(404));
+    assert!(
+        cause.to_string().contains("CAPSULE_URL"),
+        "the cause says what to fix: {cause}"
+    );
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn the_whole_events_url_works_as_well_as_the_host() {
+    let server = server();
+    let whole = format!("{}{}", server.url(), capsule_dev::EVENTS_PATH);
+    let client = client_with(
+        &whole,
+        &server.token(),
+        FailurePolicy::Closed,
+        Duration::from_secs(5),
+    );
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+
+    session
+        .scope(refund(12, &ran))
+        .await
+        .expect("the endpoint allows it");
+
+    assert!(ran.load(Ordering::SeqCst));
+    assert_eq!(client.stats().decisions_failed_closed, 0);
+}
