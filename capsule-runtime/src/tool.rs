@@ -92,9 +92,11 @@ impl ToolCall {
 
             match verdict {
                 Verdict::Allow { .. } | Verdict::Unenforced(_) => Ok(ToolRun {
-                    scope: self.scope,
-                    name: self.name,
-                    input,
+                    open: Some(OpenCall {
+                        scope: self.scope,
+                        name: self.name,
+                        input,
+                    }),
                 }),
                 Verdict::Block(blocked) => Err(blocked),
             }
@@ -106,29 +108,64 @@ impl ToolCall {
 pub type Check = Pin<Box<dyn Future<Output = Result<ToolRun, Blocked>> + Send + 'static>>;
 
 /// A guarded call that was allowed and is running.
+///
+/// When it is dropped unfinished, because the tool panicked or because the caller
+/// dropped the call's future while the tool ran (a timeout, a `select!`), it still
+/// queues `tool_result`, with a string `output` that says which: the service never sees
+/// an allowed call without an end.
 #[derive(Debug)]
 pub struct ToolRun {
+    open: Option<OpenCall>,
+}
+
+/// What `tool_result` needs, until it is sent.
+#[derive(Debug)]
+struct OpenCall {
     scope: Scope,
     name: &'static str,
     input: Json,
 }
 
+/// The `output` of a call whose tool panicked.
+const PANICKED: &str = "<the tool panicked before it returned>";
+
+/// The `output` of a call whose future was dropped while the tool ran.
+const CANCELLED: &str = "<the call was cancelled before the tool returned>";
+
 impl ToolRun {
     /// Queues `tool_result` with the call's output; never waits.
-    pub fn finish<R: Report + ?Sized>(self, result: &R)
+    pub fn finish<R: Report + ?Sized>(mut self, result: &R)
     where
         R::Value: ToolValue,
     {
-        let output = result.report();
-        self.report(output);
+        if let Some(call) = self.open.take() {
+            call.report(result.report());
+        }
     }
 
     /// Queues `tool_result` with `null` for the output, for a tool whose output is not
     /// to be sent; never waits.
-    pub fn finish_without_output(self) {
-        self.report(Json::null());
+    pub fn finish_without_output(mut self) {
+        if let Some(call) = self.open.take() {
+            call.report(Json::null());
+        }
     }
+}
 
+impl Drop for ToolRun {
+    fn drop(&mut self) {
+        if let Some(call) = self.open.take() {
+            let output = if std::thread::panicking() {
+                PANICKED
+            } else {
+                CANCELLED
+            };
+            call.report(Json::string(output));
+        }
+    }
+}
+
+impl OpenCall {
     fn report(self, output: Json) {
         let kind = EventKind::ToolResult {
             name: Cow::Borrowed(self.name),

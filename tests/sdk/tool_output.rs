@@ -4,11 +4,14 @@
 
 use crate::common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use capsule::Blocked;
-use common::{guarded_call, server, types};
+use capsule_dev::{Recorded, RunningServer};
+use common::{FLUSH, client_for, events_of, guarded_call, server, types};
 use serde_json::json;
+use tokio::sync::Notify;
 
 /// The sample policy of `capsule-dev` blocks a `query` that reads the users table.
 const BLOCKED_QUERY: &str = "SELECT * FROM users";
@@ -26,6 +29,20 @@ async fn early_return(query: &str) -> anyhow::Result<String> {
 async fn parse_count(query: &str) -> anyhow::Result<u32> {
     let count: u32 = query.parse()?;
     Ok(count * 2)
+}
+
+#[capsule::tool]
+async fn crashing(query: String) -> anyhow::Result<String> {
+    assert!(query.is_empty(), "the tool crashed on {query}");
+    Ok(query)
+}
+
+/// Says when its body has started, then never returns.
+#[capsule::tool(skip(started))]
+async fn endless(query: String, started: Arc<Notify>) -> anyhow::Result<String> {
+    started.notify_one();
+    std::future::pending::<()>().await;
+    Ok(query)
 }
 
 /// Not `Serialize`: returned only by a tool that leaves its output out.
@@ -179,5 +196,65 @@ async fn a_block_arrives_through_each_kind_of_error_type() {
     assert_eq!(
         events[1].body["tool"]["output"],
         json!("the query is empty")
+    );
+}
+
+/// Runs `call` as its own task in a new session, and returns how the task ended with the
+/// events the endpoint recorded for the session.
+async fn spawned_call<F>(
+    server: &RunningServer,
+    call: F,
+) -> (Result<F::Output, tokio::task::JoinError>, Vec<Recorded>)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    let client = client_for(server);
+    let session = client.session("user@example.com");
+    let ended = tokio::spawn(session.scope(call)).await;
+    assert!(client.flush(FLUSH).await, "telemetry was not delivered");
+    (ended, events_of(server, session.id()))
+}
+
+#[tokio::test]
+async fn a_tool_that_panics_still_reports_its_end() {
+    let server = server();
+
+    let (ended, events) = spawned_call(&server, crashing("boom".to_owned())).await;
+
+    assert!(ended.expect_err("the tool panicked").is_panic());
+    assert_eq!(
+        types(&events),
+        ["session_start", "tool_invocation", "tool_result"]
+    );
+    assert_eq!(events[2].body["tool"]["input"], json!({"query": "boom"}));
+    assert_eq!(
+        events[2].body["tool"]["output"],
+        json!("<the tool panicked before it returned>")
+    );
+}
+
+#[tokio::test]
+async fn a_call_dropped_while_its_tool_runs_still_reports_its_end() {
+    let server = server();
+    // The caller gives up on the call as soon as the tool's body is running.
+    let call = async {
+        let started = Arc::new(Notify::new());
+        tokio::select! {
+            _ = endless("slow".to_owned(), Arc::clone(&started)) => false,
+            () = started.notified() => true,
+        }
+    };
+
+    let (ended, events) = spawned_call(&server, call).await;
+
+    assert!(ended.expect("the task ends"), "the caller dropped the call");
+    assert_eq!(
+        types(&events),
+        ["session_start", "tool_invocation", "tool_result"]
+    );
+    assert_eq!(
+        events[2].body["tool"]["output"],
+        json!("<the call was cancelled before the tool returned>")
     );
 }
