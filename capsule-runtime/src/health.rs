@@ -1,6 +1,7 @@
 //! Logging that helps the operator without flooding: one warning when a part of the
 //! client starts failing, at most one more per interval while it keeps failing, and one
-//! info line when it recovers.
+//! info line when it recovers. The last line logged is never older news than a failure:
+//! a failure after a logged recovery is warned about at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,6 +34,11 @@ impl LogGate {
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     }
+
+    /// Lets the next warning through whenever it comes.
+    pub(crate) fn reset(&self) {
+        self.last_millis.store(u64::MAX, Ordering::Relaxed);
+    }
 }
 
 /// Whether one part of the client (decisions, or telemetry) is getting through, and
@@ -43,6 +49,7 @@ pub(crate) struct Health {
     warned: AtomicBool,
     unlogged: AtomicU64,
     gate: LogGate,
+    recovery_gate: LogGate,
 }
 
 impl Health {
@@ -52,6 +59,7 @@ impl Health {
             warned: AtomicBool::new(false),
             unlogged: AtomicU64::new(0),
             gate: LogGate::new(),
+            recovery_gate: LogGate::new(),
         }
     }
 
@@ -69,13 +77,27 @@ impl Health {
 
     /// Records a success; `recovered` logs the recovery, once, after a failure that
     /// was warned about. Costs one relaxed load while all is well.
+    ///
+    /// Recoveries are logged at most once per interval, so that a flapping endpoint
+    /// cannot flood the logs either. Until a recovery is logged the part counts as
+    /// failing, and later failures stay under the warning's rate limit; once it is
+    /// logged, the next failure is warned about at once.
     #[inline]
     pub(crate) fn success(&self, recovered: impl FnOnce()) {
-        if self.degraded.load(Ordering::Relaxed) && self.degraded.swap(false, Ordering::Relaxed) {
-            self.unlogged.store(0, Ordering::Relaxed);
-            if self.warned.swap(false, Ordering::Relaxed) {
-                recovered();
+        if !self.degraded.load(Ordering::Relaxed) {
+            return;
+        }
+        if !self.warned.load(Ordering::Relaxed) {
+            if self.degraded.swap(false, Ordering::Relaxed) {
+                self.unlogged.store(0, Ordering::Relaxed);
             }
+            return;
+        }
+        if self.recovery_gate.allow() && self.degraded.swap(false, Ordering::Relaxed) {
+            self.unlogged.store(0, Ordering::Relaxed);
+            self.warned.store(false, Ordering::Relaxed);
+            self.gate.reset();
+            recovered();
         }
     }
 }
@@ -98,5 +120,31 @@ mod tests {
 
         assert_eq!(warnings, [0], "only the first failure is logged");
         assert_eq!(recoveries, 1);
+    }
+
+    #[test]
+    fn a_failure_after_a_logged_recovery_is_warned_about_at_once() {
+        let health = Health::new();
+        let mut lines = Vec::new();
+
+        health.failure(|_| lines.push("warn"));
+        health.success(|| lines.push("recovered"));
+        health.failure(|_| lines.push("warn"));
+
+        assert_eq!(lines, ["warn", "recovered", "warn"]);
+    }
+
+    #[test]
+    fn a_flapping_part_logs_a_few_lines_and_ends_on_a_warning() {
+        let health = Health::new();
+        let mut lines = Vec::new();
+
+        for _ in 0..100 {
+            health.failure(|_| lines.push("warn"));
+            health.success(|| lines.push("recovered"));
+        }
+        health.failure(|_| lines.push("warn"));
+
+        assert_eq!(lines, ["warn", "recovered", "warn"]);
     }
 }
