@@ -278,7 +278,7 @@ impl Client {
         let policy = options.failure_policy.unwrap_or(config.failure_policy);
         let mode = options.mode.unwrap_or(config.mode);
 
-        let outcome = match encode(event) {
+        let outcome = match encode(event, config.max_check_bytes) {
             Ok(body) => transport.decide(body, deadline, after).await,
             Err(failure) => Err(failure),
         };
@@ -320,6 +320,15 @@ impl Client {
 
     fn no_decision(&self, action: &str, cause: &NoDecision, policy: FailurePolicy) {
         let counters = &self.inner.counters;
+        if cause.is_too_large() {
+            // Not a sign of the endpoint's health, and each one matters: no rate limit.
+            counters.failed_closed(Cause::of(cause));
+            tracing::warn!(
+                action,
+                "Capsule cannot check this call ({cause}); blocking it"
+            );
+            return;
+        }
         let outcome = match policy {
             FailurePolicy::Open => {
                 counters.failed_open(Cause::of(cause));
@@ -356,12 +365,17 @@ fn flush_share(timeout: Duration) -> Duration {
 }
 
 /// The request body of a blocking event, whole: a field cut short would hide from the
-/// policy exactly what it must judge. A body too large for the service gets its error
-/// status, and the failure policy decides.
-fn encode(event: &Event) -> Result<Bytes, NoDecision> {
-    serde_json::to_vec(event)
-        .map(Bytes::from)
-        .map_err(|err| NoDecision::Unparseable(format!("the event did not encode: {err}")))
+/// policy exactly what it must judge. A body over `limit` is not sent at all.
+fn encode(event: &Event, limit: usize) -> Result<Bytes, NoDecision> {
+    let body = serde_json::to_vec(event)
+        .map_err(|err| NoDecision::Unparseable(format!("the event did not encode: {err}")))?;
+    if body.len() > limit {
+        return Err(NoDecision::TooLarge {
+            bytes: body.len(),
+            limit,
+        });
+    }
+    Ok(Bytes::from(body))
 }
 
 fn action_name(event: &Event) -> &str {

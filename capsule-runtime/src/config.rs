@@ -136,6 +136,7 @@ pub struct Config {
     pub(crate) mode: Mode,
     pub(crate) queue: QueueLimits,
     pub(crate) max_field_bytes: usize,
+    pub(crate) max_check_bytes: usize,
     pub(crate) retry: RetryPolicy,
 }
 
@@ -214,6 +215,7 @@ pub struct ConfigBuilder {
     mode: Mode,
     queue: QueueLimits,
     max_field_bytes: usize,
+    max_check_bytes: usize,
     retry: RetryPolicy,
     allow_insecure_http: bool,
 }
@@ -236,6 +238,7 @@ impl Default for ConfigBuilder {
                 concurrency: 4,
             },
             max_field_bytes: 64 * 1024,
+            max_check_bytes: 1024 * 1024,
             retry: RetryPolicy {
                 max_retries: 4,
                 base: Duration::from_millis(200),
@@ -403,6 +406,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// The largest blocking check the client sends, in bytes of JSON (default 1 MiB).
+    ///
+    /// A larger call is not sent, and it is blocked under either failure policy, as is a
+    /// call the service refuses as too large (`413`). Failing open protects the agent
+    /// from an outage; here the service is up, and the size of the call is set by
+    /// whoever wrote its arguments, so letting it through would let anyone skip the
+    /// policy by padding an argument. Leave an argument that is legitimately large out
+    /// of the check with `skip(...)`; monitor mode still lets the call run.
+    #[must_use]
+    pub fn max_check_bytes(mut self, bytes: usize) -> Self {
+        self.max_check_bytes = bytes.max(1024);
+        self
+    }
+
     /// How many times a telemetry event is retried after a connection error, `408`,
     /// `429`, `502`, `503` or `504` (default 4). Other answers are not retried.
     #[must_use]
@@ -465,6 +482,7 @@ impl ConfigBuilder {
             mode: self.mode,
             queue: self.queue,
             max_field_bytes: self.max_field_bytes,
+            max_check_bytes: self.max_check_bytes,
             retry: self.retry,
         })
     }

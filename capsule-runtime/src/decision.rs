@@ -137,6 +137,16 @@ pub enum NoDecision {
     /// An argument of the call could not be serialised, so whatever the service
     /// answered, it did not see the whole call.
     InvalidInput(String),
+    /// The call is larger than
+    /// [`ConfigBuilder::max_check_bytes`](crate::ConfigBuilder::max_check_bytes), so it
+    /// was not sent. Such a call is blocked under either failure policy
+    /// ([`BlockSource::TooLarge`]).
+    TooLarge {
+        /// The size of the check, in bytes of JSON.
+        bytes: usize,
+        /// The limit it is over.
+        limit: usize,
+    },
 }
 
 impl NoDecision {
@@ -147,6 +157,17 @@ impl NoDecision {
             Self::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// Whether the call itself is too large to be checked: over the client's limit, or
+    /// refused by the service with `413`. Such a call is blocked under either failure
+    /// policy, since its size is in the hands of whoever wrote its arguments.
+    #[must_use]
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self,
+            Self::TooLarge { .. } | Self::Status { status: 413, .. }
+        )
     }
 
     /// The cause in a few words, with no addresses, error chains or service messages:
@@ -163,10 +184,14 @@ impl NoDecision {
             Self::Status { status: 429, .. } => {
                 "the Capsule endpoint is rate-limiting this client".to_owned()
             }
+            Self::Status { status: 413, .. } => {
+                "the call is too large for Capsule to check".to_owned()
+            }
             Self::Status { status, .. } => format!("the Capsule endpoint answered HTTP {status}"),
             Self::Unparseable(_) => "the Capsule endpoint's answer was not a decision".to_owned(),
             Self::Unavailable => "the Capsule client is shut down".to_owned(),
             Self::InvalidInput(_) => "an argument of the call could not be serialised".to_owned(),
+            Self::TooLarge { .. } => "the call is too large for Capsule to check".to_owned(),
         }
     }
 
@@ -214,6 +239,10 @@ impl fmt::Display for NoDecision {
                     429 => {
                         f.write_str("the Capsule endpoint is rate-limiting this client (429)")?;
                     }
+                    413 => f.write_str(
+                        "the Capsule endpoint refused the call as too large to check (413); \
+                         leave large arguments out with skip(...)",
+                    )?,
                     404 | 405 => write!(
                         f,
                         "the server at the Capsule URL has no events endpoint ({status}); set \
@@ -236,6 +265,12 @@ impl fmt::Display for NoDecision {
                 f,
                 "the call could not be shown to Capsule in full ({detail}); make the argument \
                  serialisable, or leave it out with skip(...)"
+            ),
+            Self::TooLarge { bytes, limit } => write!(
+                f,
+                "the call is {bytes} bytes, over the {limit} bytes Capsule checks; leave large \
+                 arguments out with skip(...), or raise ConfigBuilder::max_check_bytes if the \
+                 service takes more"
             ),
         }
     }
@@ -331,6 +366,9 @@ pub enum BlockSource {
     Service,
     /// The service gave no decision and the failure policy is fail-closed.
     FailClosed(NoDecision),
+    /// The call was too large to be checked (see [`NoDecision::is_too_large`]); it is
+    /// blocked under either failure policy.
+    TooLarge(NoDecision),
 }
 
 /// The error a guarded action returns when it was not allowed to run.
@@ -422,6 +460,10 @@ impl Verdict {
             (Ok(Decision::Allow), _) => Self::Allow { failed: None },
             (Ok(Decision::Block { reason }), _) => {
                 Self::Block(Blocked::new(action, reason, BlockSource::Service))
+            }
+            (Err(cause), _) if cause.is_too_large() => {
+                let reason = format!("{}, so it may not run", cause.summary());
+                Self::Block(Blocked::new(action, reason, BlockSource::TooLarge(cause)))
             }
             (Err(cause), FailurePolicy::Open) => Self::Allow {
                 failed: Some(cause),

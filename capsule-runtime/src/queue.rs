@@ -210,7 +210,10 @@ fn is_transient(failure: &NoDecision) -> bool {
     match failure {
         NoDecision::Timeout | NoDecision::Connect(_) => true,
         NoDecision::Status { status, .. } => matches!(status, 408 | 429 | 502 | 503 | 504),
-        NoDecision::Unparseable(_) | NoDecision::Unavailable | NoDecision::InvalidInput(_) => false,
+        NoDecision::Unparseable(_)
+        | NoDecision::Unavailable
+        | NoDecision::InvalidInput(_)
+        | NoDecision::TooLarge { .. } => false,
     }
 }
 

@@ -24,10 +24,11 @@ pub(crate) enum Cause {
     Unparseable,
     Unavailable,
     InvalidInput,
+    TooLarge,
 }
 
 impl Cause {
-    const COUNT: usize = 11;
+    const COUNT: usize = 12;
 
     pub(crate) fn of(failure: &NoDecision) -> Self {
         match failure {
@@ -35,6 +36,7 @@ impl Cause {
             NoDecision::Connect(_) => Self::Connect,
             NoDecision::Status { status, .. } => match status {
                 400 => Self::BadRequest,
+                413 => Self::TooLarge,
                 401 | 403 => Self::Unauthorized,
                 408 => Self::RequestTimeout,
                 429 => Self::RateLimited,
@@ -44,6 +46,7 @@ impl Cause {
             NoDecision::Unparseable(_) => Self::Unparseable,
             NoDecision::Unavailable => Self::Unavailable,
             NoDecision::InvalidInput(_) => Self::InvalidInput,
+            NoDecision::TooLarge { .. } => Self::TooLarge,
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct CauseCounts {
     pub unavailable: u64,
     /// An argument could not be serialised, so the service never saw the whole call.
     pub invalid_input: u64,
+    /// The call was too large to check: over the client's limit, or `413`.
+    pub too_large: u64,
 }
 
 impl CauseCounts {
@@ -91,6 +96,7 @@ impl CauseCounts {
             + self.unparseable
             + self.unavailable
             + self.invalid_input
+            + self.too_large
     }
 }
 
@@ -164,6 +170,7 @@ impl ByCause<{ Cause::COUNT }> {
             unparseable: get(Cause::Unparseable),
             unavailable: get(Cause::Unavailable),
             invalid_input: get(Cause::InvalidInput),
+            too_large: get(Cause::TooLarge),
         }
     }
 }
