@@ -26,14 +26,29 @@ use crate::event::{Agent, User};
 /// The path of the events endpoint below the tenant's host.
 pub(crate) const EVENTS_PATH: &str = "/v1/generic-webhook/hooks/events";
 
+/// The scheme of the `Authorization` header, with the space that ends it.
+const SCHEME: &str = "Bearer ";
+
 /// A bearer token. Its `Debug` and `Display` never show the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
 
 impl Token {
-    /// Wraps a token taken from a secrets manager or the environment.
+    /// Wraps a token taken from a secrets manager or the environment. Surrounding
+    /// whitespace and a leading `Bearer ` (a token copied with its header scheme) are
+    /// taken off, so that the header never reads `Bearer Bearer ...`.
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
+        let secret = secret.into();
+        let trimmed = secret.trim();
+        let bare = match trimmed.get(..SCHEME.len()) {
+            Some(scheme) if scheme.eq_ignore_ascii_case(SCHEME) => trimmed[SCHEME.len()..].trim(),
+            _ => trimmed,
+        };
+        if bare.len() == secret.len() {
+            Self(secret)
+        } else {
+            Self(bare.to_owned())
+        }
     }
 
     /// The secret itself, for the `Authorization` header.
@@ -45,7 +60,7 @@ impl Token {
     /// The `Authorization` header value, marked sensitive so that HTTP logging leaves
     /// it out.
     pub(crate) fn header(&self) -> Result<HeaderValue, ConfigError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0))
+        let mut value = HeaderValue::from_str(&format!("{SCHEME}{}", self.0))
             .map_err(|_| ConfigError::InvalidToken)?;
         value.set_sensitive(true);
         Ok(value)
@@ -72,6 +87,8 @@ pub enum ConfigError {
     InvalidUrl(String),
     /// The endpoint is plain `http://` on a host that is not loopback.
     InsecureUrl(String),
+    /// The URL holds a user name or password, which Capsule does not use.
+    CredentialsInUrl(String),
     /// A URL was given without a token.
     MissingToken,
     /// The token holds characters that cannot go in an HTTP header.
@@ -95,6 +112,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "refusing plain http for `{url}`: Capsule endpoints require https; \
                  use an https URL, or allow_insecure_http(true) for a trusted local endpoint"
+            ),
+            Self::CredentialsInUrl(url) => write!(
+                f,
+                "the Capsule URL holds a user name or password, which Capsule does not use and \
+                 which would take the bearer token's place: use `{url}`, and put the token in \
+                 CAPSULE_TOKEN or token()"
             ),
             Self::MissingToken => f.write_str(
                 "a Capsule URL is set but no token: set CAPSULE_TOKEN, or call token() on the \
@@ -499,10 +522,14 @@ fn without_credentials(url: &Url) -> String {
 fn events_url(base: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let parsed = Url::parse(base.trim()).map_err(|err| ConfigError::InvalidUrl(err.to_string()))?;
 
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ConfigError::CredentialsInUrl(without_credentials(&parsed)));
+    }
+
     match parsed.scheme() {
         "https" => {}
         "http" if allow_insecure_http || is_loopback(&parsed) => {}
-        "http" => return Err(ConfigError::InsecureUrl(without_credentials(&parsed))),
+        "http" => return Err(ConfigError::InsecureUrl(parsed.to_string())),
         other => {
             return Err(ConfigError::InvalidUrl(format!(
                 "unsupported scheme `{other}`"
@@ -571,13 +598,6 @@ mod tests {
     }
 
     #[test]
-    fn an_insecure_url_error_does_not_repeat_its_password() {
-        let err = events_url("http://agent:hunter2secret@10.0.0.5/", false).unwrap_err();
-        assert!(matches!(err, ConfigError::InsecureUrl(_)));
-        assert!(!err.to_string().contains("hunter2secret"), "{err}");
-    }
-
-    #[test]
     fn a_zero_deadline_is_refused() {
         let err = Config::builder()
             .blocking_timeout(Duration::ZERO)
@@ -595,6 +615,30 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, ConfigError::InvalidToken);
         assert!(!err.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn a_token_copied_with_its_scheme_is_the_same_token() {
+        for copied in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            " Bearer  abc.def.ghi\n",
+        ] {
+            assert_eq!(Token::new(copied).expose(), "abc.def.ghi", "{copied:?}");
+        }
+        assert_eq!(Token::new("Bearerish.jwt").expose(), "Bearerish.jwt");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_showing_them() {
+        for (given, shown) in [
+            ("https://user:s3cret@acme.example/", "https://acme.example/"),
+            ("http://agent:s3cret@10.0.0.5/", "http://10.0.0.5/"),
+        ] {
+            let err = events_url(given, false).unwrap_err();
+            assert_eq!(err, ConfigError::CredentialsInUrl(shown.to_owned()));
+            assert!(!err.to_string().contains("s3cret"), "{err}");
+        }
     }
 
     #[test]

@@ -51,11 +51,20 @@ pub fn init(config: Config) -> Result<InitGuard, Error> {
 /// The global client, made from the environment on first use.
 ///
 /// When the environment names no endpoint, the client is disabled and one line is
-/// logged saying so; guarded tools then run unguarded.
+/// logged saying so; guarded tools then run unguarded. A client made here has no
+/// [`InitGuard`] to flush it, so telemetry still queued when `main` returns is lost;
+/// one line says so, and how to keep it.
 pub fn client() -> &'static Client {
     let client = GLOBAL.get_or_init(|| match Client::from_env() {
         Ok(client) => {
-            if !client.is_enabled() {
+            if client.is_enabled() {
+                tracing::warn!(
+                    "Capsule's client was made from the environment on first use, with no \
+                     guard to flush it: telemetry still queued when the program exits is \
+                     lost. Call capsule::init(Config::from_env()?) early in main and keep \
+                     the guard it returns until the agent ends."
+                );
+            } else {
                 warn_unconfigured();
             }
             client

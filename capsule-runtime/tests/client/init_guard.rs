@@ -1,8 +1,9 @@
 //! A short-lived program that returns from `main` holding the init guard delivers
-//! everything it emitted: the guard flushes when dropped.
+//! everything it emitted: the guard flushes when dropped. A program that never calls
+//! `init` is told, in its log, that it should.
 //!
-//! The program is this test binary run again as a child process, with only the ignored
-//! `program` test selected, so that it really ends when the guard is dropped.
+//! Each program is this test binary run again as a child process, with only one ignored
+//! test selected, so that it really ends when its `main` returns.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -46,4 +47,33 @@ fn program() {
     for n in 0..EVENTS {
         session.agent_message(format!("reply {n}"));
     }
+}
+
+#[test]
+fn a_program_without_init_is_told_how_to_keep_its_telemetry() {
+    let server = DevServer::builder().start().unwrap();
+
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["init_guard::program_without_init", "--exact", "--ignored"])
+        .args(["--quiet", "--nocapture"])
+        .env("CAPSULE_URL", server.url())
+        .env("CAPSULE_TOKEN", server.token())
+        .output()
+        .expect("the program runs");
+
+    assert!(output.status.success());
+    let logged = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logged.contains("capsule::init(Config::from_env()?)"),
+        "no advice to call init: {logged}"
+    );
+}
+
+#[test]
+#[ignore = "the program run by a_program_without_init_is_told_how_to_keep_its_telemetry"]
+fn program_without_init() {
+    tracing_subscriber::fmt().with_ansi(false).init();
+
+    let session = capsule_runtime::global().session("user@example.com");
+    session.agent_message("reply");
 }
