@@ -1,6 +1,7 @@
 //! The client: asks for decisions on blocking events and queues telemetry.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,9 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError, Token};
 use crate::decision::{CheckOptions, FailurePolicy, NoDecision, Verdict};
-use crate::event::{Event, User};
+use crate::event::{Event, EventKind, User};
 use crate::health::Health;
-use crate::session::{Session, SessionState};
+use crate::session::{Scope, Session, SessionState};
 use crate::stats::{Cause, Counters, Stats};
 use crate::transport::Transport;
 
@@ -76,6 +77,7 @@ struct Inner {
     counters: Arc<Counters>,
     decisions: Health,
     fallback_session: OnceLock<Arc<SessionState>>,
+    fallback_ended: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -103,6 +105,7 @@ impl Client {
                 counters,
                 decisions: Health::new(),
                 fallback_session: OnceLock::new(),
+                fallback_ended: AtomicBool::new(false),
             }),
         })
     }
@@ -219,6 +222,7 @@ impl Client {
         let Some(transport) = &self.inner.transport else {
             return true;
         };
+        self.end_fallback_session();
         let started = Instant::now();
         let drained = transport.flush(self.emitted(), flush_share(timeout)).await;
         transport
@@ -234,6 +238,7 @@ impl Client {
         let Some(transport) = &self.inner.transport else {
             return true;
         };
+        self.end_fallback_session();
         let started = Instant::now();
         let drained = transport.flush_blocking(self.emitted(), flush_share(timeout));
         transport
@@ -350,12 +355,37 @@ impl Client {
         });
     }
 
-    /// The session used for guarded calls made outside any session.
+    /// The session used for guarded calls made outside any session. It starts, with its
+    /// `session_start`, on first use; it ends, with its `session_end`, when the client
+    /// shuts down or the guard from `init` is dropped.
     pub(crate) fn fallback_session(&self) -> &Arc<SessionState> {
         self.inner.fallback_session.get_or_init(|| {
             let user = self.inner.config.default_user.clone();
-            Arc::new(SessionState::new(None, user, None))
+            let (delivered, started) = watch::channel(false);
+            let state = Arc::new(SessionState::new(None, user, Some(started)));
+            let start = self.fallback_event(&state, EventKind::SessionStart);
+            self.emit_with(start, Some(delivered));
+            state
         })
+    }
+
+    /// Queues the `session_end` of the session for calls made outside any session, once,
+    /// if that session was ever used.
+    pub(crate) fn end_fallback_session(&self) {
+        let Some(state) = self.inner.fallback_session.get() else {
+            return;
+        };
+        if !self.inner.fallback_ended.swap(true, Ordering::Relaxed) {
+            self.emit(self.fallback_event(state, EventKind::SessionEnd));
+        }
+    }
+
+    fn fallback_event(&self, state: &Arc<SessionState>, kind: EventKind) -> Event {
+        let scope = Scope {
+            client: self.clone(),
+            state: Arc::clone(state),
+        };
+        scope.event(kind)
     }
 }
 

@@ -133,6 +133,7 @@ impl InitGuard {
 
 impl Drop for InitGuard {
     fn drop(&mut self) {
+        self.client.end_fallback_session();
         if !self.client.flush_blocking(self.flush_timeout) {
             tracing::warn!(
                 "Capsule could not send all queued telemetry within {:?}; the rest is lost. \

@@ -5,7 +5,9 @@
 //!
 //! 1. the session whose [`Session::scope`] the call runs in (a task-local), then
 //! 2. the most recently started session that is still alive, then
-//! 3. a per-client default session (for calls made outside any session).
+//! 3. the global client's default session, for calls made outside any session: its
+//!    `session_start` is queued on first use, its `session_end` when the guard from
+//!    `init` is dropped or the client shuts down.
 //!
 //! The second rule makes the simple case work with no ceremony: one agent, one session
 //! at a time. An agent that serves several users at once should run each
