@@ -151,11 +151,17 @@ pub fn timeline(events: &[Recorded]) -> String {
 fn subject_of(event: &Recorded) -> String {
     let body = &event.body;
     if let Some(name) = body.pointer("/tool/name").and_then(|name| name.as_str()) {
-        let input = body
-            .pointer("/tool/input")
+        // An invocation is about what the tool was asked; a result, about what it produced.
+        let part = if event.event_type == "tool_result" {
+            "/tool/output"
+        } else {
+            "/tool/input"
+        };
+        let value = body
+            .pointer(part)
             .map(ToString::to_string)
             .unwrap_or_default();
-        return format!("{name} {}", shorten(&input, 60));
+        return format!("{name} {}", shorten(&value, 60));
     }
     if let Some(content) = body.pointer("/message/content").and_then(|c| c.as_str()) {
         return format!("{:?}", shorten(content, 60));

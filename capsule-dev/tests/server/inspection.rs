@@ -156,6 +156,11 @@ async fn the_timeline_subcommand_prints_a_session_from_the_audit_log() {
         "{text}"
     );
     assert!(lines[2].contains("[sensitive-table]"), "{text}");
+    assert!(
+        lines[3].contains("tool_result") && lines[3].contains(r#"{"row_count":42}"#),
+        "a result shows the tool's output: {text}"
+    );
+    assert!(!lines[3].contains("SELECT"), "not its input: {text}");
     assert!(lines[4].contains("session_end"));
 
     // Without a session id, the sessions are listed.
