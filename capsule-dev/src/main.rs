@@ -48,7 +48,7 @@ struct ServeArgs {
 
     /// HS256 secret for tokens; a random one is generated at start when left out (then
     /// only the printed token is valid).
-    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true, value_parser = parse_secret)]
     secret: Option<String>,
 
     /// Tenant of the token printed at start.
@@ -112,7 +112,7 @@ struct TokenArgs {
     expires_in: Duration,
 
     /// The secret the server runs with (`--secret` or `CAPSULE_DEV_SECRET` there too).
-    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true, value_parser = parse_secret)]
     secret: String,
 }
 
@@ -133,6 +133,20 @@ struct TimelineArgs {
 fn parse_event_type(text: &str) -> Result<EventType, String> {
     text.parse()
         .map_err(|err: capsule_dev::UnknownEventType| err.to_string())
+}
+
+/// Refuses an empty secret: anyone could mint tokens that an HS256 key of no bytes accepts.
+fn parse_secret(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err(
+            "the secret is empty, and anyone could mint tokens for it; pass a long random \
+             string (the same to the server and to `token`), or leave --secret and \
+             CAPSULE_DEV_SECRET unset when serving to have one generated"
+                .into(),
+        )
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 fn main() -> ExitCode {
