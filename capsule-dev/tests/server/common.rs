@@ -193,6 +193,19 @@ impl Binary {
         response.status().as_u16()
     }
 
+    /// Gets a `/_dev/...` endpoint of the binary with its token, as JSON.
+    pub async fn get_dev(&self, path: &str) -> Value {
+        client()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the binary answers")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     /// Sends SIGINT, as Ctrl-C does, and waits for the exit.
     pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
         let status = std::process::Command::new("kill")
