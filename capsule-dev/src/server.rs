@@ -139,6 +139,61 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 #[derive(Debug, Clone, Copy)]
 struct CloseWithoutAnswer;
 
+/// Why a request was refused, in words for the server's log: the `error` of the answer.
+#[derive(Debug, Clone)]
+struct Refusal(String);
+
+/// Marks an answer that a fault knob put in place of the real one.
+#[derive(Debug, Clone, Copy)]
+struct InjectedFault;
+
+/// Shows text from a request in a log line with its control characters escaped (a newline
+/// as `\n`), so a value a caller sent cannot split the line or forge another one. Other
+/// text is shown as it is.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                std::fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs an answer that is not a success, one line with the method, the path, the status
+/// and the reason, so a developer whose requests fail sees why on the server's side too.
+/// Refusals are warnings (the caller has something to fix), server errors are errors, and
+/// answers that fault knobs chose are info. The token is never logged: no reason holds it.
+fn log_refusal(method: &axum::http::Method, path: &str, response: &Response) {
+    let path = Escaped(path);
+    let status = response.status();
+    if response.extensions().get::<CloseWithoutAnswer>().is_some() {
+        tracing::info!("{method} {path}: connection closed without an answer by a fault knob");
+        return;
+    }
+    if !(status.is_client_error() || status.is_server_error()) {
+        return;
+    }
+    // Answers that axum makes itself (a wrong method, say) carry no reason; the status
+    // says it all.
+    let reason = match response.extensions().get::<Refusal>() {
+        Some(Refusal(reason)) => format!(": {}", Escaped(reason)),
+        None => String::new(),
+    };
+    if response.extensions().get::<InjectedFault>().is_some() {
+        tracing::info!("{method} {path} -> {status}{reason}");
+    } else if status.is_server_error() {
+        tracing::error!("{method} {path} -> {status}{reason}");
+    } else {
+        tracing::warn!("{method} {path} -> {status}{reason}");
+    }
+}
+
 /// The error that makes hyper drop a connection without writing a response.
 #[derive(Debug)]
 struct ConnectionClosedOnPurpose;
@@ -180,10 +235,13 @@ pub(crate) async fn serve(
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
             async move {
+                let method = request.method().clone();
+                let path = request.uri().path().to_owned();
                 let response = router
                     .oneshot(request)
                     .await
                     .unwrap_or_else(|e: Infallible| match e {});
+                log_refusal(&method, &path, &response);
                 if response.extensions().get::<CloseWithoutAnswer>().is_some() {
                     Err(ConnectionClosedOnPurpose)
                 } else {
@@ -263,7 +321,7 @@ async fn decide_event(
     tracing::info!(
         "{} {} {}",
         event.event_type,
-        event.session_id,
+        Escaped(&event.session_id),
         match (&verdict.rule, blocking) {
             (Some(rule), true) => format!("-> {} [{rule}]", verdict.action.as_str()),
             (None, true) => format!("-> {}", verdict.action.as_str()),
@@ -286,10 +344,11 @@ async fn decide_event(
         received_at,
     };
     if let Err(err) = shared.audit.append(record) {
-        tracing::error!("cannot write the audit log: {err}; check the disk and the file's rights");
         return Err(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"error": format!("cannot write the audit log: {err}")}),
+            json!({"error": format!(
+                "cannot write the audit log: {err}; check the disk and the file's rights"
+            )}),
         ));
     }
     Ok(response)
@@ -312,10 +371,12 @@ async fn decide_with_faults(shared: &Shared, event: &Event) -> Result<Verdict, R
         }
         Injected::Status(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Err(error_response(
+            let mut response = error_response(
                 status,
                 json!({"error": format!("fault injected by capsule-dev: status {status}")}),
-            ));
+            );
+            response.extensions_mut().insert(InjectedFault);
+            return Err(response);
         }
     }
     Ok(shared.policy().evaluate(event))
@@ -378,8 +439,16 @@ fn decision_response(verdict: &Verdict) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// An answer with a JSON body whose `error` says why; the why goes to the log too.
 fn error_response(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+    let refusal = body["error"]
+        .as_str()
+        .map(|error| Refusal(error.to_owned()));
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(refusal) = refusal {
+        response.extensions_mut().insert(refusal);
+    }
+    response
 }
 
 fn bad_request(field: &str, problem: &str) -> Response {
