@@ -128,6 +128,14 @@ struct TimelineArgs {
         default_value = "capsule-dev.audit.jsonl"
     )]
     audit: PathBuf,
+
+    /// Only the events of this tenant (the tenant of the tokens they came with).
+    #[arg(long)]
+    tenant: Option<String>,
+
+    /// Only the events of this agent (`agent.id`).
+    #[arg(long)]
+    agent: Option<String>,
 }
 
 fn parse_event_type(text: &str) -> Result<EventType, String> {
@@ -283,39 +291,83 @@ async fn stop_signal() -> std::io::Result<()> {
     }
 }
 
+/// Prints a session's timeline, or lists the sessions, from the audit log. Whoever can read
+/// the file sees every tenant in it, so no token is asked for; a session is one tenant's
+/// and one agent's, and a session id that several of them used is not merged.
 fn timeline(args: &TimelineArgs) -> Result<(), String> {
-    let events = capsule_dev::read_audit_log(&args.audit).map_err(|err| {
+    let mut events = capsule_dev::read_audit_log(&args.audit).map_err(|err| {
         format!(
             "cannot read the audit log {}: {err}; pass --audit FILE",
             args.audit.display()
         )
     })?;
-    if let Some(session_id) = &args.session_id {
-        let session = inspect::session_events(&events, session_id);
-        if session.is_empty() {
-            return Err(format!(
-                "no events of session {session_id:?} in {}; run without a session id to list \
-                 the sessions",
-                args.audit.display()
-            ));
-        }
-        print!("{}", inspect::timeline(&session));
+    events.retain(|event| {
+        args.tenant
+            .as_ref()
+            .is_none_or(|tenant| event.tenant == *tenant)
+            && args
+                .agent
+                .as_ref()
+                .is_none_or(|agent| event.agent_id == *agent)
+    });
+    let Some(session_id) = &args.session_id else {
+        list_sessions(&events);
         return Ok(());
+    };
+
+    let session = inspect::session_events(&events, session_id);
+    if session.is_empty() {
+        return Err(format!(
+            "no events of session {session_id:?} in {}; run without a session id to list \
+             the sessions",
+            args.audit.display()
+        ));
     }
-    for agent in inspect::agents(&events) {
-        println!("{} ({})", agent.id, agent.name);
-        for session in inspect::sessions(&events, &agent.id) {
-            println!(
-                "  {}  {} events, {} blocked, last at {}",
-                session.session_id,
-                session.events,
-                session.blocked,
-                session
-                    .last_seen
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
-            );
+    let mut owners: Vec<(&str, &str)> = session
+        .iter()
+        .map(|event| (event.tenant.as_str(), event.agent_id.as_str()))
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    if let [_, _, ..] = owners.as_slice() {
+        let owners: Vec<String> = owners
+            .iter()
+            .map(|(tenant, agent)| format!("tenant {tenant:?} agent {agent:?}"))
+            .collect();
+        return Err(format!(
+            "session {session_id:?} is used by {}; pick one with --tenant and --agent",
+            owners.join(", ")
+        ));
+    }
+    print!("{}", inspect::timeline(&session));
+    Ok(())
+}
+
+/// Lists the sessions of each agent, tenant by tenant.
+fn list_sessions(events: &[capsule_dev::Recorded]) {
+    let mut tenants: Vec<&str> = Vec::new();
+    for event in events {
+        if !tenants.contains(&event.tenant.as_str()) {
+            tenants.push(&event.tenant);
         }
     }
-    Ok(())
+    for tenant in tenants {
+        println!("tenant {tenant}");
+        let own = inspect::of_tenant(events, tenant);
+        for agent in inspect::agents(own.clone()) {
+            println!("  {} ({})", agent.id, agent.name);
+            for session in inspect::sessions(own.clone(), &agent.id) {
+                println!(
+                    "    {}  {} events, {} blocked, last at {}",
+                    session.session_id,
+                    session.events,
+                    session.blocked,
+                    session
+                        .last_seen
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
 }

@@ -128,6 +128,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_dev/agents", get(list_agents))
         .route("/_dev/agents/{agent_id}/sessions", get(list_sessions))
         .route(
+            "/_dev/agents/{agent_id}/sessions/{session_id}/events",
+            get(list_agent_session_events),
+        )
+        .route(
             "/_dev/sessions/{session_id}/events",
             get(list_session_events),
         )
@@ -520,10 +524,9 @@ async fn get_policy(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
 }
 
 async fn list_agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    match shared.authorize(&headers) {
-        Ok(_) => axum::Json(shared.audit.with_events(inspect::agents)).into_response(),
-        Err(response) => response,
-    }
+    tenant_view(&shared, &headers, |events, _tenant| {
+        Ok(inspect::agents(events.iter().copied()))
+    })
 }
 
 async fn list_sessions(
@@ -531,47 +534,92 @@ async fn list_sessions(
     Path(agent_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    view_or_404(
-        &shared,
-        &headers,
-        |events| inspect::sessions(events, &agent_id),
-        || format!("no agent {agent_id:?} has sent events; see GET /_dev/agents"),
-    )
+    tenant_view(&shared, &headers, |events, tenant| {
+        let sessions = inspect::sessions(events.iter().copied(), &agent_id);
+        found_or_404(sessions, || {
+            format!(
+                "no agent {agent_id:?} of tenant {tenant:?} has sent events; see GET \
+                 /_dev/agents"
+            )
+        })
+    })
 }
 
+/// The events of a session, when one agent of the tenant uses its id; when several do, a
+/// `409` that names them and points to the view per agent.
 async fn list_session_events(
     State(shared): State<Arc<Shared>>,
     Path(session_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    view_or_404(
-        &shared,
-        &headers,
-        |events| inspect::session_events(events, &session_id),
-        || {
-            format!(
-                "no session {session_id:?} has events; see GET /_dev/agents/{{agent_id}}/sessions"
-            )
-        },
+    tenant_view(&shared, &headers, |events, tenant| {
+        let found = inspect::session_events(events.iter().copied(), &session_id);
+        let mut agents: Vec<&str> = found.iter().map(|event| event.agent_id.as_str()).collect();
+        agents.sort_unstable();
+        agents.dedup();
+        if agents.len() > 1 {
+            return Err(error_response(
+                StatusCode::CONFLICT,
+                json!({"error": format!(
+                    "session {session_id:?} is used by the agents {agents:?}; ask for one \
+                     with GET /_dev/agents/{{agent_id}}/sessions/{{session_id}}/events"
+                )}),
+            ));
+        }
+        found_or_404(found, || no_session(&session_id, tenant))
+    })
+}
+
+async fn list_agent_session_events(
+    State(shared): State<Arc<Shared>>,
+    Path((agent_id, session_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    tenant_view(&shared, &headers, |events, tenant| {
+        let of_agent = events
+            .iter()
+            .copied()
+            .filter(|event| event.agent_id == agent_id);
+        let found = inspect::session_events(of_agent, &session_id);
+        found_or_404(found, || no_session(&session_id, tenant))
+    })
+}
+
+fn no_session(session_id: &str, tenant: &str) -> String {
+    format!(
+        "no session {session_id:?} of tenant {tenant:?} has events; see GET \
+         /_dev/agents/{{agent_id}}/sessions"
     )
 }
 
-/// Checks the token, then answers `view` of the recorded events as JSON, or `404` with
-/// `missing` when the view is empty.
-fn view_or_404<T: Serialize>(
+/// Checks the token, then answers `view` of the events of the token's tenant, as JSON.
+/// Tokens are scoped to one tenant, so no view shows another tenant's events.
+fn tenant_view<T: Serialize>(
     shared: &Shared,
     headers: &HeaderMap,
-    view: impl FnOnce(&[Recorded]) -> Vec<T>,
-    missing: impl FnOnce() -> String,
+    view: impl FnOnce(&[&Recorded], &str) -> Result<T, Response>,
 ) -> Response {
-    if let Err(response) = shared.authorize(headers) {
-        return response;
+    let tenant = match shared.authorize(headers) {
+        Ok(claims) => claims.sub,
+        Err(response) => return response,
+    };
+    let answer = shared.audit.with_events(|events| {
+        let own: Vec<&Recorded> = inspect::of_tenant(events, &tenant).collect();
+        view(&own, &tenant)
+    });
+    match answer {
+        Ok(items) => axum::Json(items).into_response(),
+        Err(response) => response,
     }
-    let items = shared.audit.with_events(view);
+}
+
+/// `items`, or a `404` saying `missing` when there are none.
+fn found_or_404<T>(items: Vec<T>, missing: impl FnOnce() -> String) -> Result<Vec<T>, Response> {
     if items.is_empty() {
-        return not_found(&missing());
+        Err(not_found(&missing()))
+    } else {
+        Ok(items)
     }
-    axum::Json(items).into_response()
 }
 
 async fn unknown_endpoint() -> Response {

@@ -95,9 +95,14 @@ pub async fn decide(server: &RunningServer, body: &Value) -> Value {
 
 /// Gets a `/_dev/...` endpoint with the server's token.
 pub async fn get_dev(server: &RunningServer, path: &str) -> reqwest::Response {
+    get_dev_as(server, &server.token(), path).await
+}
+
+/// Gets a `/_dev/...` endpoint with `token`.
+pub async fn get_dev_as(server: &RunningServer, token: &str, path: &str) -> reqwest::Response {
     client()
         .get(format!("{}{path}", server.url()))
-        .bearer_auth(server.token())
+        .bearer_auth(token)
         .send()
         .await
         .expect("the server answers")
