@@ -182,10 +182,12 @@ impl Event {
             .map_err(|err: UnknownEventType| InvalidEvent::new("event_type", err.to_string()))?;
         let session_id = non_empty(required_str(root, "", "session_id")?, "session_id")?;
         let raw_timestamp = required_str(root, "", "timestamp")?;
-        // The contract asks for UTC to the second with a `Z` suffix, so a client that
-        // sends fractions or an offset is told here rather than by the real service.
-        let seconds_in_utc =
-            raw_timestamp.len() == "2026-03-03T10:30:00Z".len() && raw_timestamp.ends_with('Z');
+        // The contract asks for UTC to the second in the form `2026-03-03T10:30:00Z`, so a
+        // client that sends fractions, an offset, or the space or lowercase forms RFC 3339
+        // also allows is told here rather than by the real service.
+        let seconds_in_utc = raw_timestamp.len() == "2026-03-03T10:30:00Z".len()
+            && raw_timestamp.as_bytes()[10] == b'T'
+            && raw_timestamp.ends_with('Z');
         let timestamp = OffsetDateTime::parse(raw_timestamp, &Rfc3339)
             .ok()
             .filter(|_| seconds_in_utc)

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::EventType;
 
 /// The knobs for one kind of request. The default is no fault at all.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultKnobs {
     /// Added before the decision, in milliseconds. Counts against the server timeout: a
@@ -22,11 +22,24 @@ pub struct FaultKnobs {
     pub latency_ms: u64,
     /// A status to answer instead of the real one, with a JSON error body.
     pub status: Option<u16>,
-    /// The share of requests, from 0 to 1, that get `status`.
+    /// The share of requests, from 0 to 1, that get `status`: 1 (every request) when left
+    /// out, as with the command line's `--fault-status`, so `{"status": 503}` alone means
+    /// "answer 503".
     pub status_share: f64,
     /// The share of requests, from 0 to 1, whose connection is closed without an answer.
     /// Checked before `status`.
     pub close_share: f64,
+}
+
+impl Default for FaultKnobs {
+    fn default() -> Self {
+        FaultKnobs {
+            latency_ms: 0,
+            status: None,
+            status_share: 1.0,
+            close_share: 0.0,
+        }
+    }
 }
 
 impl FaultKnobs {
@@ -207,6 +220,16 @@ mod tests {
             &FaultKnobs::default()
         );
         assert!((faults.knobs_for(EventType::SessionStart).close_share - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_status_without_a_share_applies_to_every_request() {
+        let knobs: FaultKnobs = serde_json::from_str(r#"{"status": 503}"#).unwrap();
+        assert_eq!(knobs, FaultKnobs::default().status(503, 1.0));
+        let counters = FaultCounters::default();
+        assert!(
+            (0..4).all(|_| counters.next(EventType::ToolResult, &knobs) == Injected::Status(503))
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Views over the recorded events: the agents seen, the sessions of an agent, and a
 //! session's timeline. They back the `/_dev/...` JSON endpoints and the `timeline`
 //! subcommand.
+//!
+//! Each view takes the events to look at, so a caller shows one tenant at a time by passing
+//! that tenant's events only ([`of_tenant`]): tokens are scoped to one tenant, and two
+//! tenants may well use the same agent or session ids.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -49,9 +53,17 @@ pub struct SessionSummary {
     pub blocked: usize,
 }
 
+/// The events recorded for `tenant`, in arrival order.
+pub fn of_tenant<'a>(
+    events: &'a [Recorded],
+    tenant: &'a str,
+) -> impl Iterator<Item = &'a Recorded> + Clone {
+    events.iter().filter(move |event| event.tenant == tenant)
+}
+
 /// The agents seen, in the order they were first seen.
 #[must_use]
-pub fn agents(events: &[Recorded]) -> Vec<AgentSummary> {
+pub fn agents<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Vec<AgentSummary> {
     let mut agents: Vec<AgentSummary> = Vec::new();
     let mut sessions: Vec<Vec<&str>> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -82,9 +94,15 @@ pub fn agents(events: &[Recorded]) -> Vec<AgentSummary> {
 
 /// The sessions of one agent, in the order they began.
 #[must_use]
-pub fn sessions(events: &[Recorded], agent_id: &str) -> Vec<SessionSummary> {
+pub fn sessions<'a>(
+    events: impl IntoIterator<Item = &'a Recorded>,
+    agent_id: &str,
+) -> Vec<SessionSummary> {
     let mut sessions: Vec<SessionSummary> = Vec::new();
-    for event in events.iter().filter(|event| event.agent_id == agent_id) {
+    for event in events
+        .into_iter()
+        .filter(|event| event.agent_id == agent_id)
+    {
         let position = sessions
             .iter()
             .position(|s| s.session_id == event.session_id);
@@ -109,11 +127,15 @@ pub fn sessions(events: &[Recorded], agent_id: &str) -> Vec<SessionSummary> {
     sessions
 }
 
-/// The events of one session, in arrival order.
+/// The events with `session_id`, in arrival order. Two agents (or two tenants) may use the
+/// same id: pass the events of one agent to keep them apart.
 #[must_use]
-pub fn session_events(events: &[Recorded], session_id: &str) -> Vec<Recorded> {
+pub fn session_events<'a>(
+    events: impl IntoIterator<Item = &'a Recorded>,
+    session_id: &str,
+) -> Vec<Recorded> {
     events
-        .iter()
+        .into_iter()
         .filter(|event| event.session_id == session_id)
         .cloned()
         .collect()
@@ -151,11 +173,17 @@ pub fn timeline(events: &[Recorded]) -> String {
 fn subject_of(event: &Recorded) -> String {
     let body = &event.body;
     if let Some(name) = body.pointer("/tool/name").and_then(|name| name.as_str()) {
-        let input = body
-            .pointer("/tool/input")
+        // An invocation is about what the tool was asked; a result, about what it produced.
+        let part = if event.event_type == "tool_result" {
+            "/tool/output"
+        } else {
+            "/tool/input"
+        };
+        let value = body
+            .pointer(part)
             .map(ToString::to_string)
             .unwrap_or_default();
-        return format!("{name} {}", shorten(&input, 60));
+        return format!("{name} {}", shorten(&value, 60));
     }
     if let Some(content) = body.pointer("/message/content").and_then(|c| c.as_str()) {
         return format!("{:?}", shorten(content, 60));

@@ -48,7 +48,7 @@ struct ServeArgs {
 
     /// HS256 secret for tokens; a random one is generated at start when left out (then
     /// only the printed token is valid).
-    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true, value_parser = parse_secret)]
     secret: Option<String>,
 
     /// Tenant of the token printed at start.
@@ -112,7 +112,7 @@ struct TokenArgs {
     expires_in: Duration,
 
     /// The secret the server runs with (`--secret` or `CAPSULE_DEV_SECRET` there too).
-    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CAPSULE_DEV_SECRET", hide_env_values = true, value_parser = parse_secret)]
     secret: String,
 }
 
@@ -128,11 +128,33 @@ struct TimelineArgs {
         default_value = "capsule-dev.audit.jsonl"
     )]
     audit: PathBuf,
+
+    /// Only the events of this tenant (the tenant of the tokens they came with).
+    #[arg(long)]
+    tenant: Option<String>,
+
+    /// Only the events of this agent (`agent.id`).
+    #[arg(long)]
+    agent: Option<String>,
 }
 
 fn parse_event_type(text: &str) -> Result<EventType, String> {
     text.parse()
         .map_err(|err: capsule_dev::UnknownEventType| err.to_string())
+}
+
+/// Refuses an empty secret: anyone could mint tokens that an HS256 key of no bytes accepts.
+fn parse_secret(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err(
+            "the secret is empty, and anyone could mint tokens for it; pass a long random \
+             string (the same to the server and to `token`), or leave --secret and \
+             CAPSULE_DEV_SECRET unset when serving to have one generated"
+                .into(),
+        )
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 fn main() -> ExitCode {
@@ -269,39 +291,83 @@ async fn stop_signal() -> std::io::Result<()> {
     }
 }
 
+/// Prints a session's timeline, or lists the sessions, from the audit log. Whoever can read
+/// the file sees every tenant in it, so no token is asked for; a session is one tenant's
+/// and one agent's, and a session id that several of them used is not merged.
 fn timeline(args: &TimelineArgs) -> Result<(), String> {
-    let events = capsule_dev::read_audit_log(&args.audit).map_err(|err| {
+    let mut events = capsule_dev::read_audit_log(&args.audit).map_err(|err| {
         format!(
             "cannot read the audit log {}: {err}; pass --audit FILE",
             args.audit.display()
         )
     })?;
-    if let Some(session_id) = &args.session_id {
-        let session = inspect::session_events(&events, session_id);
-        if session.is_empty() {
-            return Err(format!(
-                "no events of session {session_id:?} in {}; run without a session id to list \
-                 the sessions",
-                args.audit.display()
-            ));
-        }
-        print!("{}", inspect::timeline(&session));
+    events.retain(|event| {
+        args.tenant
+            .as_ref()
+            .is_none_or(|tenant| event.tenant == *tenant)
+            && args
+                .agent
+                .as_ref()
+                .is_none_or(|agent| event.agent_id == *agent)
+    });
+    let Some(session_id) = &args.session_id else {
+        list_sessions(&events);
         return Ok(());
+    };
+
+    let session = inspect::session_events(&events, session_id);
+    if session.is_empty() {
+        return Err(format!(
+            "no events of session {session_id:?} in {}; run without a session id to list \
+             the sessions",
+            args.audit.display()
+        ));
     }
-    for agent in inspect::agents(&events) {
-        println!("{} ({})", agent.id, agent.name);
-        for session in inspect::sessions(&events, &agent.id) {
-            println!(
-                "  {}  {} events, {} blocked, last at {}",
-                session.session_id,
-                session.events,
-                session.blocked,
-                session
-                    .last_seen
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
-            );
+    let mut owners: Vec<(&str, &str)> = session
+        .iter()
+        .map(|event| (event.tenant.as_str(), event.agent_id.as_str()))
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    if let [_, _, ..] = owners.as_slice() {
+        let owners: Vec<String> = owners
+            .iter()
+            .map(|(tenant, agent)| format!("tenant {tenant:?} agent {agent:?}"))
+            .collect();
+        return Err(format!(
+            "session {session_id:?} is used by {}; pick one with --tenant and --agent",
+            owners.join(", ")
+        ));
+    }
+    print!("{}", inspect::timeline(&session));
+    Ok(())
+}
+
+/// Lists the sessions of each agent, tenant by tenant.
+fn list_sessions(events: &[capsule_dev::Recorded]) {
+    let mut tenants: Vec<&str> = Vec::new();
+    for event in events {
+        if !tenants.contains(&event.tenant.as_str()) {
+            tenants.push(&event.tenant);
         }
     }
-    Ok(())
+    for tenant in tenants {
+        println!("tenant {tenant}");
+        let own = inspect::of_tenant(events, tenant);
+        for agent in inspect::agents(own.clone()) {
+            println!("  {} ({})", agent.id, agent.name);
+            for session in inspect::sessions(own.clone(), &agent.id) {
+                println!(
+                    "    {}  {} events, {} blocked, last at {}",
+                    session.session_id,
+                    session.events,
+                    session.blocked,
+                    session
+                        .last_seen
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
 }

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
 
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::server::Shared;
 
 /// Watches `path` until the task is dropped. A valid new text replaces the policy; an
-/// invalid one is reported once and the rules in force stay.
+/// invalid one, or a file that cannot be read (deleted, say), is reported once, in the log
+/// and as the reload error, and the rules in force stay.
 pub(crate) async fn watch_policy(
     path: PathBuf,
     mut last_text: String,
@@ -31,22 +32,33 @@ pub(crate) async fn watch_policy(
             Ok(text) => text,
             Err(err) => {
                 if !unreadable {
-                    tracing::warn!(
-                        "cannot read the policy file {}: {err}; keeping the rules in force \
-                         until it is back",
-                        path.display()
-                    );
+                    let err = PolicyError {
+                        path: Some(path.clone()),
+                        line: None,
+                        problem: format!("cannot read the policy file: {err}"),
+                    };
+                    tracing::warn!("{err}; keeping the rules in force until it is back");
+                    shared.set_reload_error(err);
                 }
                 unreadable = true;
                 continue;
             }
         };
-        unreadable = false;
-        if text == last_text {
+        // A file that comes back unchanged is taken again, which clears the read error.
+        if text == last_text && !unreadable {
             continue;
         }
+        unreadable = false;
 
         match Policy::from_toml_str(&text) {
+            Ok(policy) if policy.rule_names().is_empty() => {
+                tracing::warn!(
+                    "policy {} reloaded with no rules: every event is now allowed; add \
+                     [[rule]] tables to block anything",
+                    path.display()
+                );
+                shared.set_policy(policy);
+            }
             Ok(policy) => {
                 tracing::info!(
                     "policy {} reloaded: rules {:?}",

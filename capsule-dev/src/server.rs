@@ -128,6 +128,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_dev/agents", get(list_agents))
         .route("/_dev/agents/{agent_id}/sessions", get(list_sessions))
         .route(
+            "/_dev/agents/{agent_id}/sessions/{session_id}/events",
+            get(list_agent_session_events),
+        )
+        .route(
             "/_dev/sessions/{session_id}/events",
             get(list_session_events),
         )
@@ -138,6 +142,61 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// Marks a response that must not be sent: the connection is closed instead.
 #[derive(Debug, Clone, Copy)]
 struct CloseWithoutAnswer;
+
+/// Why a request was refused, in words for the server's log: the `error` of the answer.
+#[derive(Debug, Clone)]
+struct Refusal(String);
+
+/// Marks an answer that a fault knob put in place of the real one.
+#[derive(Debug, Clone, Copy)]
+struct InjectedFault;
+
+/// Shows text from a request in a log line with its control characters escaped (a newline
+/// as `\n`), so a value a caller sent cannot split the line or forge another one. Other
+/// text is shown as it is.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                std::fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs an answer that is not a success, one line with the method, the path, the status
+/// and the reason, so a developer whose requests fail sees why on the server's side too.
+/// Refusals are warnings (the caller has something to fix), server errors are errors, and
+/// answers that fault knobs chose are info. The token is never logged: no reason holds it.
+fn log_refusal(method: &axum::http::Method, path: &str, response: &Response) {
+    let path = Escaped(path);
+    let status = response.status();
+    if response.extensions().get::<CloseWithoutAnswer>().is_some() {
+        tracing::info!("{method} {path}: connection closed without an answer by a fault knob");
+        return;
+    }
+    if !(status.is_client_error() || status.is_server_error()) {
+        return;
+    }
+    // Answers that axum makes itself (a wrong method, say) carry no reason; the status
+    // says it all.
+    let reason = match response.extensions().get::<Refusal>() {
+        Some(Refusal(reason)) => format!(": {}", Escaped(reason)),
+        None => String::new(),
+    };
+    if response.extensions().get::<InjectedFault>().is_some() {
+        tracing::info!("{method} {path} -> {status}{reason}");
+    } else if status.is_server_error() {
+        tracing::error!("{method} {path} -> {status}{reason}");
+    } else {
+        tracing::warn!("{method} {path} -> {status}{reason}");
+    }
+}
 
 /// The error that makes hyper drop a connection without writing a response.
 #[derive(Debug)]
@@ -180,10 +239,13 @@ pub(crate) async fn serve(
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
             async move {
+                let method = request.method().clone();
+                let path = request.uri().path().to_owned();
                 let response = router
                     .oneshot(request)
                     .await
                     .unwrap_or_else(|e: Infallible| match e {});
+                log_refusal(&method, &path, &response);
                 if response.extensions().get::<CloseWithoutAnswer>().is_some() {
                     Err(ConnectionClosedOnPurpose)
                 } else {
@@ -263,7 +325,7 @@ async fn decide_event(
     tracing::info!(
         "{} {} {}",
         event.event_type,
-        event.session_id,
+        Escaped(&event.session_id),
         match (&verdict.rule, blocking) {
             (Some(rule), true) => format!("-> {} [{rule}]", verdict.action.as_str()),
             (None, true) => format!("-> {}", verdict.action.as_str()),
@@ -286,10 +348,11 @@ async fn decide_event(
         received_at,
     };
     if let Err(err) = shared.audit.append(record) {
-        tracing::error!("cannot write the audit log: {err}; check the disk and the file's rights");
         return Err(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"error": format!("cannot write the audit log: {err}")}),
+            json!({"error": format!(
+                "cannot write the audit log: {err}; check the disk and the file's rights"
+            )}),
         ));
     }
     Ok(response)
@@ -312,10 +375,12 @@ async fn decide_with_faults(shared: &Shared, event: &Event) -> Result<Verdict, R
         }
         Injected::Status(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Err(error_response(
+            let mut response = error_response(
                 status,
                 json!({"error": format!("fault injected by capsule-dev: status {status}")}),
-            ));
+            );
+            response.extensions_mut().insert(InjectedFault);
+            return Err(response);
         }
     }
     Ok(shared.policy().evaluate(event))
@@ -378,8 +443,16 @@ fn decision_response(verdict: &Verdict) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// An answer with a JSON body whose `error` says why; the why goes to the log too.
 fn error_response(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+    let refusal = body["error"]
+        .as_str()
+        .map(|error| Refusal(error.to_owned()));
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(refusal) = refusal {
+        response.extensions_mut().insert(refusal);
+    }
+    response
 }
 
 fn bad_request(field: &str, problem: &str) -> Response {
@@ -451,10 +524,9 @@ async fn get_policy(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
 }
 
 async fn list_agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    match shared.authorize(&headers) {
-        Ok(_) => axum::Json(shared.audit.with_events(inspect::agents)).into_response(),
-        Err(response) => response,
-    }
+    tenant_view(&shared, &headers, |events, _tenant| {
+        Ok(inspect::agents(events.iter().copied()))
+    })
 }
 
 async fn list_sessions(
@@ -462,47 +534,92 @@ async fn list_sessions(
     Path(agent_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    view_or_404(
-        &shared,
-        &headers,
-        |events| inspect::sessions(events, &agent_id),
-        || format!("no agent {agent_id:?} has sent events; see GET /_dev/agents"),
-    )
+    tenant_view(&shared, &headers, |events, tenant| {
+        let sessions = inspect::sessions(events.iter().copied(), &agent_id);
+        found_or_404(sessions, || {
+            format!(
+                "no agent {agent_id:?} of tenant {tenant:?} has sent events; see GET \
+                 /_dev/agents"
+            )
+        })
+    })
 }
 
+/// The events of a session, when one agent of the tenant uses its id; when several do, a
+/// `409` that names them and points to the view per agent.
 async fn list_session_events(
     State(shared): State<Arc<Shared>>,
     Path(session_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    view_or_404(
-        &shared,
-        &headers,
-        |events| inspect::session_events(events, &session_id),
-        || {
-            format!(
-                "no session {session_id:?} has events; see GET /_dev/agents/{{agent_id}}/sessions"
-            )
-        },
+    tenant_view(&shared, &headers, |events, tenant| {
+        let found = inspect::session_events(events.iter().copied(), &session_id);
+        let mut agents: Vec<&str> = found.iter().map(|event| event.agent_id.as_str()).collect();
+        agents.sort_unstable();
+        agents.dedup();
+        if agents.len() > 1 {
+            return Err(error_response(
+                StatusCode::CONFLICT,
+                json!({"error": format!(
+                    "session {session_id:?} is used by the agents {agents:?}; ask for one \
+                     with GET /_dev/agents/{{agent_id}}/sessions/{{session_id}}/events"
+                )}),
+            ));
+        }
+        found_or_404(found, || no_session(&session_id, tenant))
+    })
+}
+
+async fn list_agent_session_events(
+    State(shared): State<Arc<Shared>>,
+    Path((agent_id, session_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    tenant_view(&shared, &headers, |events, tenant| {
+        let of_agent = events
+            .iter()
+            .copied()
+            .filter(|event| event.agent_id == agent_id);
+        let found = inspect::session_events(of_agent, &session_id);
+        found_or_404(found, || no_session(&session_id, tenant))
+    })
+}
+
+fn no_session(session_id: &str, tenant: &str) -> String {
+    format!(
+        "no session {session_id:?} of tenant {tenant:?} has events; see GET \
+         /_dev/agents/{{agent_id}}/sessions"
     )
 }
 
-/// Checks the token, then answers `view` of the recorded events as JSON, or `404` with
-/// `missing` when the view is empty.
-fn view_or_404<T: Serialize>(
+/// Checks the token, then answers `view` of the events of the token's tenant, as JSON.
+/// Tokens are scoped to one tenant, so no view shows another tenant's events.
+fn tenant_view<T: Serialize>(
     shared: &Shared,
     headers: &HeaderMap,
-    view: impl FnOnce(&[Recorded]) -> Vec<T>,
-    missing: impl FnOnce() -> String,
+    view: impl FnOnce(&[&Recorded], &str) -> Result<T, Response>,
 ) -> Response {
-    if let Err(response) = shared.authorize(headers) {
-        return response;
+    let tenant = match shared.authorize(headers) {
+        Ok(claims) => claims.sub,
+        Err(response) => return response,
+    };
+    let answer = shared.audit.with_events(|events| {
+        let own: Vec<&Recorded> = inspect::of_tenant(events, &tenant).collect();
+        view(&own, &tenant)
+    });
+    match answer {
+        Ok(items) => axum::Json(items).into_response(),
+        Err(response) => response,
     }
-    let items = shared.audit.with_events(view);
+}
+
+/// `items`, or a `404` saying `missing` when there are none.
+fn found_or_404<T>(items: Vec<T>, missing: impl FnOnce() -> String) -> Result<Vec<T>, Response> {
     if items.is_empty() {
-        return not_found(&missing());
+        Err(not_found(&missing()))
+    } else {
+        Ok(items)
     }
-    axum::Json(items).into_response()
 }
 
 async fn unknown_endpoint() -> Response {

@@ -146,15 +146,7 @@ async fn a_killed_binary_loses_no_answered_event() {
 
     // A new run reads them back and serves them.
     let binary = Binary::start(&["--bind", "127.0.0.1:0", "--audit", audit]);
-    let sessions: Value = common::client()
-        .get(format!("{}/_dev/agents/support-agent/sessions", binary.url))
-        .bearer_auth(&binary.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = binary.get_dev("/_dev/agents/support-agent/sessions").await;
     assert_eq!(sessions[0]["events"], 5);
     assert_eq!(sessions[0]["blocked"], 1);
 }

@@ -61,6 +61,19 @@ async fn faults_json_sets_per_event_type_knobs_at_start() {
     assert_eq!(binary.post(&sample("tool_invocation")).await, 200);
 }
 
+#[tokio::test]
+async fn faults_json_with_a_status_and_no_share_answers_every_request() {
+    let binary = Binary::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--no-audit",
+        "--faults-json",
+        r#"{"all": {"status": 503}}"#,
+    ]);
+    assert_eq!(binary.post(&sample("session_start")).await, 503);
+    assert_eq!(binary.post(&sample("tool_invocation")).await, 503);
+}
+
 #[test]
 fn bad_fault_options_are_refused_with_the_knob_named() {
     let output = common::run(

@@ -95,9 +95,14 @@ pub async fn decide(server: &RunningServer, body: &Value) -> Value {
 
 /// Gets a `/_dev/...` endpoint with the server's token.
 pub async fn get_dev(server: &RunningServer, path: &str) -> reqwest::Response {
+    get_dev_as(server, &server.token(), path).await
+}
+
+/// Gets a `/_dev/...` endpoint with `token`.
+pub async fn get_dev_as(server: &RunningServer, token: &str, path: &str) -> reqwest::Response {
     client()
         .get(format!("{}{path}", server.url()))
-        .bearer_auth(server.token())
+        .bearer_auth(token)
         .send()
         .await
         .expect("the server answers")
@@ -191,6 +196,19 @@ impl Binary {
             .await
             .expect("the binary answers");
         response.status().as_u16()
+    }
+
+    /// Gets a `/_dev/...` endpoint of the binary with its token, as JSON.
+    pub async fn get_dev(&self, path: &str) -> Value {
+        client()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the binary answers")
+            .json()
+            .await
+            .expect("a JSON answer")
     }
 
     /// Sends SIGINT, as Ctrl-C does, and waits for the exit.

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use capsule_dev::{DevServer, EventType, FaultKnobs, Faults};
+use capsule_dev::{DevServer, EventType, FaultKnobs, Faults, RunningServer};
 use common::{post, raw_event_request, raw_exchange, sample};
 use serde_json::json;
 
@@ -135,14 +135,7 @@ async fn the_admin_endpoint_sets_faults_at_run_time_with_the_token() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let response = common::client()
-        .put(&url)
-        .bearer_auth(server.token())
-        .json(&knobs)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(put_faults(&server, &knobs).await.status(), 200);
     assert_eq!(post(&server, &sample("session_end")).await.status(), 429);
     assert_eq!(post(&server, &sample("session_start")).await.status(), 202);
 
@@ -157,14 +150,7 @@ async fn the_admin_endpoint_sets_faults_at_run_time_with_the_token() {
         json!({"all": {"status_share": 2.0}}),
         json!({"all": {"latncy_ms": 5}}),
     ] {
-        let response = common::client()
-            .put(&url)
-            .bearer_auth(server.token())
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(put_faults(&server, &bad).await.status(), 400, "{bad}");
     }
     assert_eq!(
         post(&server, &sample("session_end")).await.status(),
@@ -186,4 +172,39 @@ async fn the_binary_takes_fault_options_at_start() {
     ]);
     assert_eq!(binary.post(&sample("tool_result")).await, 503);
     assert_eq!(binary.post(&sample("agent_message")).await, 202);
+}
+
+#[tokio::test]
+async fn a_status_put_without_a_share_answers_every_request() {
+    let server = DevServer::builder().start().unwrap();
+    let knobs = json!({"all": {"status": 503}});
+    assert_eq!(put_faults(&server, &knobs).await.status(), 200);
+    for _ in 0..3 {
+        assert_eq!(post(&server, &sample("session_start")).await.status(), 503);
+    }
+
+    // An explicit share still counts.
+    let knobs = json!({"all": {"status": 503, "status_share": 0.5}});
+    assert_eq!(put_faults(&server, &knobs).await.status(), 200);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            post(&server, &sample("session_start"))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [202, 503, 202, 503]);
+}
+
+/// `PUT /_dev/faults` with the server's token.
+async fn put_faults(server: &RunningServer, knobs: &serde_json::Value) -> reqwest::Response {
+    common::client()
+        .put(format!("{}/_dev/faults", server.url()))
+        .bearer_auth(server.token())
+        .json(knobs)
+        .send()
+        .await
+        .unwrap()
 }

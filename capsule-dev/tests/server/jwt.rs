@@ -137,3 +137,33 @@ fn debug_output_shows_neither_the_secret_nor_the_token() {
     assert!(!shown.contains(&server.token()), "{shown}");
     assert!(shown.contains(&server.addr().to_string()), "{shown}");
 }
+
+#[test]
+fn an_empty_secret_is_refused_with_what_to_pass_instead() {
+    // A missing policy file makes a start that took the secret stop there, not serve on.
+    let serve = [
+        "--no-audit",
+        "--policy",
+        "/nonexistent/policy.toml",
+        "--secret",
+    ];
+    let token = ["token", "--secret"];
+    for args in [&serve[..], &token[..]] {
+        let with_option = common::run::<0, _>([], args.iter().chain(&[""]));
+        let mut from_env = std::process::Command::new(env!("CARGO_BIN_EXE_capsule-dev"));
+        from_env
+            .args(&args[..args.len() - 1])
+            .env("CAPSULE_DEV_SECRET", "");
+        for (how, output) in [
+            ("--secret ''", with_option),
+            ("CAPSULE_DEV_SECRET=''", from_env.output().unwrap()),
+        ] {
+            assert!(!output.status.success(), "{how} {args:?} was accepted");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains("secret is empty") && stderr.contains("long random string"),
+                "{how} {args:?}: {stderr}"
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use capsule_dev::{DevServer, RunningServer};
-use common::{decide, eventually, invocation};
+use common::{Binary, decide, eventually, invocation};
 use serde_json::json;
 
 const BLOCK_FETCH: &str = r#"
@@ -112,19 +112,72 @@ async fn an_invalid_new_version_keeps_the_old_rules() {
 }
 
 #[tokio::test]
-async fn a_deleted_policy_file_keeps_the_rules_until_it_is_back() {
+async fn a_deleted_policy_file_is_reported_and_keeps_the_rules_until_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.toml");
     std::fs::write(&path, BLOCK_FETCH).unwrap();
     let server = start(&path);
 
     std::fs::remove_file(&path).unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the read error", async || {
+        server.policy_reload_error().is_some()
+    })
+    .await;
+    let policy: serde_json::Value = common::get_dev(&server, "/_dev/policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reported = policy["reload_error"].as_str().unwrap();
+    assert!(reported.contains("cannot read the policy file"), "{policy}");
+    assert_eq!(policy["rules"], json!(["no-fetch"]));
     assert_eq!(action_for(&server, "fetch").await, "block");
 
+    // Back as it was, it is taken again and the error is cleared.
+    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    eventually("the error cleared", async || {
+        server.policy_reload_error().is_none()
+    })
+    .await;
+    assert_eq!(server.policy_rule_names(), ["no-fetch"]);
+
+    // Back with other rules, those are taken.
+    std::fs::remove_file(&path).unwrap();
+    eventually("the read error again", async || {
+        server.policy_reload_error().is_some()
+    })
+    .await;
     std::fs::write(&path, BLOCK_SHELL).unwrap();
     eventually("the rules of the new file", async || {
         server.policy_rule_names() == ["no-shell"]
     })
     .await;
+    assert!(server.policy_reload_error().is_none());
+}
+
+#[tokio::test]
+async fn a_policy_emptied_at_run_time_is_taken_with_a_warning_that_all_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let binary = Binary::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--no-audit",
+        "--policy",
+        path.to_str().unwrap(),
+    ]);
+
+    std::fs::write(&path, "# no rules for now\n").unwrap();
+    eventually("the empty policy", async || {
+        binary.get_dev("/_dev/policy").await["rules"] == json!([])
+    })
+    .await;
+
+    let (_, log) = binary.interrupt();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("every event is now allowed"))
+        .unwrap_or_else(|| panic!("no warning about the empty policy in:\n{log}"));
+    assert!(warning.contains("WARN"), "{warning}");
 }

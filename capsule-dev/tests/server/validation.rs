@@ -117,6 +117,9 @@ async fn a_timestamp_that_is_not_utc_to_the_second_is_refused() {
         "yesterday",
         "2026-03-03T10:30:00.123Z",
         "2026-03-03T11:30:00+01:00",
+        "2026-03-03 10:30:00Z",
+        "2026-03-03t10:30:00Z",
+        "2026-03-03T10:30:00z",
     ] {
         let body = with(sample("session_start"), "/timestamp", json!(bad));
         assert_eq!(rejected_field(&server, &body).await, "timestamp", "{bad}");
