@@ -47,7 +47,7 @@ pub struct DevServerBuilder {
     policy_file: Option<PathBuf>,
     reload_every: Duration,
     faults: Faults,
-    keys: Option<TokenKeys>,
+    secret: Option<Vec<u8>>,
     audit_file: Option<PathBuf>,
     timeout: Duration,
     max_body_bytes: usize,
@@ -62,7 +62,7 @@ impl Default for DevServerBuilder {
             policy_file: None,
             reload_every: Duration::from_millis(500),
             faults: Faults::none(),
-            keys: None,
+            secret: None,
             audit_file: None,
             timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
@@ -109,10 +109,10 @@ impl DevServerBuilder {
     }
 
     /// The HS256 secret for tokens, so tokens minted elsewhere with it are accepted. By
-    /// default a random secret is generated at start.
+    /// default a random secret is generated at start. An empty secret is refused at start.
     #[must_use]
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
-        self.keys = Some(TokenKeys::from_secret(secret.as_ref()));
+        self.secret = Some(secret.as_ref().to_vec());
         self
     }
 
@@ -149,9 +149,14 @@ impl DevServerBuilder {
     ///
     /// # Errors
     ///
-    /// The address cannot be bound, the policy file is missing or invalid, the audit file
-    /// cannot be opened, or the runtime cannot start.
+    /// The secret is empty, the address cannot be bound, the policy file is missing or
+    /// invalid, the audit file cannot be opened, or the runtime cannot start.
     pub fn start(self) -> Result<RunningServer, DevError> {
+        let keys = match &self.secret {
+            Some(secret) if secret.is_empty() => return Err(DevError::EmptySecret),
+            Some(secret) => TokenKeys::from_secret(secret),
+            None => TokenKeys::generate(),
+        };
         let (policy, watched_file) = match &self.policy_file {
             Some(path) => {
                 let (policy, text) = Policy::read_file(path)?;
@@ -166,7 +171,6 @@ impl DevServerBuilder {
             })?,
             None => AuditLog::in_memory(),
         };
-        let keys = self.keys.unwrap_or_else(TokenKeys::generate);
         let token = keys.mint("dev", TOKEN_TTL);
 
         let listener = std::net::TcpListener::bind(self.addr).map_err(|source| DevError::Bind {

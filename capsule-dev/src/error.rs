@@ -29,6 +29,8 @@ pub enum DevError {
     },
     /// The server's thread or runtime could not be started.
     Runtime(io::Error),
+    /// The token secret is empty, so anyone could mint tokens the server accepts.
+    EmptySecret,
 }
 
 impl fmt::Display for DevError {
@@ -46,6 +48,10 @@ impl fmt::Display for DevError {
                 path.display()
             ),
             DevError::Runtime(source) => write!(f, "cannot start the server's runtime: {source}"),
+            DevError::EmptySecret => f.write_str(
+                "the token secret is empty, and anyone could mint tokens for it; pass a long \
+                 random string, or leave the secret unset to have one generated",
+            ),
         }
     }
 }
@@ -57,6 +63,7 @@ impl std::error::Error for DevError {
             | DevError::Audit { source, .. }
             | DevError::Runtime(source) => Some(source),
             DevError::Policy(err) => Some(err),
+            DevError::EmptySecret => None,
         }
     }
 }

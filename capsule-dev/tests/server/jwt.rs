@@ -167,3 +167,12 @@ fn an_empty_secret_is_refused_with_what_to_pass_instead() {
         }
     }
 }
+
+#[test]
+fn an_embedded_server_refuses_an_empty_secret() {
+    let refused = DevServer::builder().secret("").start().err();
+
+    let error = refused.expect("an empty secret is refused");
+    assert!(matches!(error, capsule_dev::DevError::EmptySecret));
+    assert!(error.to_string().contains("long random string"), "{error}");
+}
