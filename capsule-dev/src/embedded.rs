@@ -160,6 +160,13 @@ impl DevServerBuilder {
         let (policy, watched_file) = match &self.policy_file {
             Some(path) => {
                 let (policy, text) = Policy::read_file(path)?;
+                if policy.rule_names().is_empty() {
+                    tracing::warn!(
+                        "policy {} has no rules: every event is allowed; add [[rule]] tables \
+                         to block anything",
+                        path.display()
+                    );
+                }
                 (policy, Some((path.clone(), text)))
             }
             None => (self.policy.unwrap_or_else(Policy::sample), None),

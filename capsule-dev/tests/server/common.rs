@@ -145,6 +145,8 @@ pub struct Binary {
     pub child: std::process::Child,
     pub url: String,
     pub token: String,
+    /// What it printed up to its token line.
+    pub startup: Vec<String>,
     /// The rest of its standard output, line by line.
     pub stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 }
@@ -160,7 +162,7 @@ impl Binary {
             .spawn()
             .expect("the binary starts");
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut token) = (None, None);
+        let (mut url, mut token, mut startup) = (None, None, Vec::new());
         while token.is_none() {
             let line = stdout
                 .next()
@@ -172,11 +174,13 @@ impl Binary {
             if let Some(rest) = line.trim().strip_prefix("token:") {
                 token = Some(rest.trim().to_owned());
             }
+            startup.push(line);
         }
         Binary {
             child,
             url: url.expect("a URL line"),
             token: token.unwrap(),
+            startup,
             stdout,
         }
     }

@@ -181,3 +181,24 @@ async fn a_policy_emptied_at_run_time_is_taken_with_a_warning_that_all_is_allowe
         .unwrap_or_else(|| panic!("no warning about the empty policy in:\n{log}"));
     assert!(warning.contains("WARN"), "{warning}");
 }
+
+#[test]
+fn a_policy_without_rules_at_start_is_taken_with_a_warning_that_all_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, "# no rules yet\n").unwrap();
+    let binary = Binary::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--no-audit",
+        "--policy",
+        path.to_str().unwrap(),
+    ]);
+
+    let warning = binary
+        .startup
+        .iter()
+        .find(|line| line.contains("has no rules: every event is allowed"))
+        .unwrap_or_else(|| panic!("no warning about the empty policy in {:?}", binary.startup));
+    assert!(warning.contains("WARN"), "{warning}");
+}
