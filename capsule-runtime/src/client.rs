@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError, Token};
-use crate::decision::{CheckOptions, FailurePolicy, NoDecision, Verdict};
+use crate::decision::{CheckOptions, FailurePolicy, MAX_CHECK_DEPTH, NoDecision, Verdict};
 use crate::event::{Event, EventKind, User};
 use crate::health::Health;
 use crate::session::{Scope, Session, SessionState};
@@ -325,7 +325,7 @@ impl Client {
 
     fn no_decision(&self, action: &str, cause: &NoDecision, policy: FailurePolicy) {
         let counters = &self.inner.counters;
-        if cause.is_too_large() {
+        if cause.is_uncheckable() {
             // Not a sign of the endpoint's health, and each one matters: no rate limit.
             counters.failed_closed(Cause::of(cause));
             tracing::warn!(
@@ -395,7 +395,8 @@ fn flush_share(timeout: Duration) -> Duration {
 }
 
 /// The request body of a blocking event, whole: a field cut short would hide from the
-/// policy exactly what it must judge. A body over `limit` is not sent at all.
+/// policy exactly what it must judge. A body over `limit` bytes, or nested deeper than
+/// [`MAX_CHECK_DEPTH`], is not sent at all.
 fn encode(event: &Event, limit: usize) -> Result<Bytes, NoDecision> {
     let body = serde_json::to_vec(event)
         .map_err(|err| NoDecision::Unparseable(format!("the event did not encode: {err}")))?;
@@ -405,7 +406,41 @@ fn encode(event: &Event, limit: usize) -> Result<Bytes, NoDecision> {
             limit,
         });
     }
+    let depth = nesting_depth(&body);
+    if depth > MAX_CHECK_DEPTH {
+        return Err(NoDecision::TooDeep {
+            depth,
+            limit: MAX_CHECK_DEPTH,
+        });
+    }
     Ok(Bytes::from(body))
+}
+
+/// How deep objects and arrays nest in `json`, which serde_json wrote (so it is valid).
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0_usize, 0_usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn action_name(event: &Event) -> &str {
@@ -413,5 +448,18 @@ fn action_name(event: &Event) -> &str {
         crate::EventKind::ToolInvocation { name, .. }
         | crate::EventKind::ToolResult { name, .. } => name,
         other => other.name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_depth_counts_objects_and_arrays_but_not_brackets_in_strings() {
+        assert_eq!(nesting_depth(b"1"), 0);
+        assert_eq!(nesting_depth(br#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(nesting_depth(br#"{"a":"[[[{{{"}"#), 1);
+        assert_eq!(nesting_depth(br#"{"a":"quote \" [[[ \\","b":[[]]}"#), 3);
     }
 }

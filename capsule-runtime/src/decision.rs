@@ -140,14 +140,28 @@ pub enum NoDecision {
     /// The call is larger than
     /// [`ConfigBuilder::max_check_bytes`](crate::ConfigBuilder::max_check_bytes), so it
     /// was not sent. Such a call is blocked under either failure policy
-    /// ([`BlockSource::TooLarge`]).
+    /// ([`BlockSource::Uncheckable`]).
     TooLarge {
         /// The size of the check, in bytes of JSON.
         bytes: usize,
         /// The limit it is over.
         limit: usize,
     },
+    /// The call's JSON nests deeper than [`MAX_CHECK_DEPTH`], more than JSON parsers
+    /// are made to take, so it was not sent. Such a call is blocked under either
+    /// failure policy ([`BlockSource::Uncheckable`]).
+    TooDeep {
+        /// How deep the check's JSON nests, counting the event's own levels.
+        depth: usize,
+        /// The limit it is over.
+        limit: usize,
+    },
 }
+
+/// How deep the JSON of a blocking check may nest, counting the event's own levels (the
+/// event, `tool`, `input`): well under the 128 levels that common JSON parsers refuse
+/// beyond, so that no service turns the check away as malformed.
+pub const MAX_CHECK_DEPTH: usize = 64;
 
 impl NoDecision {
     /// The HTTP status, when the service answered one.
@@ -159,14 +173,15 @@ impl NoDecision {
         }
     }
 
-    /// Whether the call itself is too large to be checked: over the client's limit, or
-    /// refused by the service with `413`. Such a call is blocked under either failure
-    /// policy, since its size is in the hands of whoever wrote its arguments.
+    /// Whether the call itself cannot be checked as it is: over the client's size limit,
+    /// refused by the service as too large (`413`), or nested too deep. Such a call is
+    /// blocked under either failure policy, since its size and shape are in the hands
+    /// of whoever wrote its arguments: failing open would let them skip the policy.
     #[must_use]
-    pub fn is_too_large(&self) -> bool {
+    pub fn is_uncheckable(&self) -> bool {
         matches!(
             self,
-            Self::TooLarge { .. } | Self::Status { status: 413, .. }
+            Self::TooLarge { .. } | Self::TooDeep { .. } | Self::Status { status: 413, .. }
         )
     }
 
@@ -192,6 +207,7 @@ impl NoDecision {
             Self::Unavailable => "the Capsule client is shut down".to_owned(),
             Self::InvalidInput(_) => "an argument of the call could not be serialised".to_owned(),
             Self::TooLarge { .. } => "the call is too large for Capsule to check".to_owned(),
+            Self::TooDeep { .. } => "the call nests too deep for Capsule to check".to_owned(),
         }
     }
 
@@ -265,6 +281,11 @@ impl fmt::Display for NoDecision {
                 f,
                 "the call could not be shown to Capsule in full ({detail}); make the argument \
                  serialisable, or leave it out with skip(...)"
+            ),
+            Self::TooDeep { depth, limit } => write!(
+                f,
+                "the call's JSON nests {depth} levels deep, over the {limit} Capsule checks; \
+                 flatten the argument, or leave it out with skip(...)"
             ),
             Self::TooLarge { bytes, limit } => write!(
                 f,
@@ -366,9 +387,9 @@ pub enum BlockSource {
     Service,
     /// The service gave no decision and the failure policy is fail-closed.
     FailClosed(NoDecision),
-    /// The call was too large to be checked (see [`NoDecision::is_too_large`]); it is
-    /// blocked under either failure policy.
-    TooLarge(NoDecision),
+    /// The call could not be checked as it is, being too large or nested too deep (see
+    /// [`NoDecision::is_uncheckable`]); it is blocked under either failure policy.
+    Uncheckable(NoDecision),
 }
 
 /// The error a guarded action returns when it was not allowed to run.
@@ -461,9 +482,13 @@ impl Verdict {
             (Ok(Decision::Block { reason }), _) => {
                 Self::Block(Blocked::new(action, reason, BlockSource::Service))
             }
-            (Err(cause), _) if cause.is_too_large() => {
+            (Err(cause), _) if cause.is_uncheckable() => {
                 let reason = format!("{}, so it may not run", cause.summary());
-                Self::Block(Blocked::new(action, reason, BlockSource::TooLarge(cause)))
+                Self::Block(Blocked::new(
+                    action,
+                    reason,
+                    BlockSource::Uncheckable(cause),
+                ))
             }
             (Err(cause), FailurePolicy::Open) => Self::Allow {
                 failed: Some(cause),

@@ -33,7 +33,8 @@ mod transport;
 pub use client::{Client, Error};
 pub use config::{Config, ConfigBuilder, ConfigError, Token};
 pub use decision::{
-    BlockSource, Blocked, CheckOptions, Decision, FailurePolicy, Mode, NoDecision, Verdict,
+    BlockSource, Blocked, CheckOptions, Decision, FailurePolicy, MAX_CHECK_DEPTH, Mode, NoDecision,
+    Verdict,
 };
 pub use event::{Agent, Event, EventKind, IntoText, Json, Timestamp, User};
 pub use global::{InitGuard, client as global, init};

@@ -213,7 +213,8 @@ fn is_transient(failure: &NoDecision) -> bool {
         NoDecision::Unparseable(_)
         | NoDecision::Unavailable
         | NoDecision::InvalidInput(_)
-        | NoDecision::TooLarge { .. } => false,
+        | NoDecision::TooLarge { .. }
+        | NoDecision::TooDeep { .. } => false,
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) enum Cause {
     Unparseable,
     Unavailable,
     InvalidInput,
-    TooLarge,
+    Uncheckable,
 }
 
 impl Cause {
@@ -36,7 +36,7 @@ impl Cause {
             NoDecision::Connect(_) => Self::Connect,
             NoDecision::Status { status, .. } => match status {
                 400 => Self::BadRequest,
-                413 => Self::TooLarge,
+                413 => Self::Uncheckable,
                 401 | 403 => Self::Unauthorized,
                 408 => Self::RequestTimeout,
                 429 => Self::RateLimited,
@@ -46,7 +46,7 @@ impl Cause {
             NoDecision::Unparseable(_) => Self::Unparseable,
             NoDecision::Unavailable => Self::Unavailable,
             NoDecision::InvalidInput(_) => Self::InvalidInput,
-            NoDecision::TooLarge { .. } => Self::TooLarge,
+            NoDecision::TooLarge { .. } | NoDecision::TooDeep { .. } => Self::Uncheckable,
         }
     }
 }
@@ -77,8 +77,9 @@ pub struct CauseCounts {
     pub unavailable: u64,
     /// An argument could not be serialised, so the service never saw the whole call.
     pub invalid_input: u64,
-    /// The call was too large to check: over the client's limit, or `413`.
-    pub too_large: u64,
+    /// The call could not be checked as it is: over the client's size limit, refused as
+    /// too large (`413`), or nested too deep.
+    pub uncheckable: u64,
 }
 
 impl CauseCounts {
@@ -96,7 +97,7 @@ impl CauseCounts {
             + self.unparseable
             + self.unavailable
             + self.invalid_input
-            + self.too_large
+            + self.uncheckable
     }
 }
 
@@ -170,7 +171,7 @@ impl ByCause<{ Cause::COUNT }> {
             unparseable: get(Cause::Unparseable),
             unavailable: get(Cause::Unavailable),
             invalid_input: get(Cause::InvalidInput),
-            too_large: get(Cause::TooLarge),
+            uncheckable: get(Cause::Uncheckable),
         }
     }
 }

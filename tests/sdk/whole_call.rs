@@ -125,13 +125,13 @@ async fn a_call_too_large_to_send_is_blocked_even_when_failing_open() {
         .expect_err("too large to check");
 
     let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
-    let BlockSource::TooLarge(NoDecision::TooLarge { bytes, limit }) = blocked.source() else {
+    let BlockSource::Uncheckable(NoDecision::TooLarge { bytes, limit }) = blocked.source() else {
         panic!("expected a call too large to send, got {blocked:?}");
     };
     assert!(bytes > limit, "{bytes} <= {limit}");
     assert!(!ran.load(Ordering::SeqCst));
     let stats = client.stats();
-    assert_eq!(stats.failed_closed_by.too_large, 1);
+    assert_eq!(stats.failed_closed_by.uncheckable, 1);
     assert_eq!(stats.decisions_failed_open, 0);
     let sent = server.events();
     assert!(
@@ -154,12 +154,12 @@ async fn a_call_the_service_refuses_as_too_large_is_blocked_even_when_failing_op
         .expect_err("refused as too large");
 
     let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
-    let BlockSource::TooLarge(cause) = blocked.source() else {
+    let BlockSource::Uncheckable(cause) = blocked.source() else {
         panic!("expected a call refused as too large, got {blocked:?}");
     };
     assert_eq!(cause.status(), Some(413));
     assert!(!ran.load(Ordering::SeqCst));
-    assert_eq!(client.stats().failed_closed_by.too_large, 1);
+    assert_eq!(client.stats().failed_closed_by.uncheckable, 1);
 }
 
 #[tokio::test]
@@ -175,5 +175,40 @@ async fn a_prompt_too_large_to_check_is_blocked() {
     let Verdict::Block(blocked) = verdict else {
         panic!("expected a block, got {verdict:?}");
     };
-    assert!(matches!(blocked.source(), BlockSource::TooLarge(_)));
+    assert!(matches!(blocked.source(), BlockSource::Uncheckable(_)));
+}
+
+#[capsule::tool(name = "database_query", skip(ran))]
+async fn query_with_options(
+    query: &str,
+    options: serde_json::Value,
+    ran: &AtomicBool,
+) -> anyhow::Result<usize> {
+    ran.store(true, Ordering::SeqCst);
+    Ok(query.len() + options.to_string().len())
+}
+
+#[tokio::test]
+async fn a_call_nested_too_deep_to_check_is_blocked_even_when_failing_open() {
+    let server = server();
+    let client = client(&server, FailurePolicy::Open);
+    let session = client.session("user@example.com");
+    let ran = AtomicBool::new(false);
+    let mut options = serde_json::json!(1);
+    for _ in 0..capsule::MAX_CHECK_DEPTH {
+        options = serde_json::Value::Array(vec![options]);
+    }
+
+    let error = session
+        .scope(query_with_options("DROP TABLE users", options, &ran))
+        .await
+        .expect_err("too deep to check");
+
+    let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
+    let BlockSource::Uncheckable(NoDecision::TooDeep { depth, limit }) = blocked.source() else {
+        panic!("expected a call nested too deep, got {blocked:?}");
+    };
+    assert!(depth > limit, "{depth} <= {limit}");
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(client.stats().failed_closed_by.uncheckable, 1);
 }
