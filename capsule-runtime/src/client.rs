@@ -416,7 +416,7 @@ fn encode(event: &Event, limit: usize) -> Result<Bytes, NoDecision> {
     Ok(Bytes::from(body))
 }
 
-/// How deep objects and arrays nest in `json`, which serde_json wrote (so it is valid).
+/// How deep objects and arrays nest in `json`, which `serde_json` wrote (so it is valid).
 fn nesting_depth(json: &[u8]) -> usize {
     let (mut depth, mut deepest) = (0_usize, 0_usize);
     let (mut in_string, mut escaped) = (false, false);
