@@ -384,6 +384,7 @@ impl Client {
         let scope = Scope {
             client: self.clone(),
             state: Arc::clone(state),
+            ending: None,
         };
         scope.event(kind)
     }

@@ -1,6 +1,8 @@
 //! Sessions: the RAII guard that frames an agent's conversation with one user.
 //!
-//! Making a [`Session`] queues `session_start`; dropping it queues `session_end`.
+//! Making a [`Session`] queues `session_start`; dropping it queues `session_end`, or, when
+//! calls made in its [`Session::scope`] are still running, as soon as the last of them
+//! is done, so that no event of the session comes after its end.
 //! Guarded tools find the session they belong to in this order:
 //!
 //! 1. the session whose [`Session::scope`] the call runs in (a task-local), then
@@ -52,7 +54,20 @@ impl SessionState {
         user: User,
         started: Option<watch::Receiver<bool>>,
     ) -> Self {
-        let id = id.unwrap_or_else(|| format!("sess-{}", uuid::Uuid::new_v4()));
+        let fresh = || format!("sess-{}", uuid::Uuid::new_v4());
+        let id = match id {
+            Some(id) if id.trim().is_empty() => {
+                let fresh = fresh();
+                tracing::warn!(
+                    session_id = %fresh,
+                    "a session was given an empty id, which the service refuses; it runs \
+                     under a fresh id instead. Pass a non-empty id to session_with_id."
+                );
+                fresh
+            }
+            Some(id) => id,
+            None => fresh(),
+        };
         Self {
             id: id.into(),
             user,
@@ -66,6 +81,21 @@ impl SessionState {
 pub(crate) struct Scope {
     pub(crate) client: Client,
     pub(crate) state: Arc<SessionState>,
+    /// Shared by every scope of a [`Session`]; none for the default session.
+    #[expect(dead_code, reason = "held only for its Drop, which ends the session")]
+    pub(crate) ending: Option<Arc<Ending>>,
+}
+
+/// Queues a session's `session_end` when dropped. The guard and every scope taken from
+/// it share one, so the end goes out once the guard is dropped and every call still
+/// running in the session is done: no event of the session comes after its end.
+#[derive(Debug)]
+pub(crate) struct Ending(Scope);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.0.client.emit(self.0.event(EventKind::SessionEnd));
+    }
 }
 
 impl Scope {
@@ -110,6 +140,7 @@ impl Scope {
         client.is_enabled().then(|| Self {
             state: Arc::clone(client.fallback_session()),
             client: client.clone(),
+            ending: None,
         })
     }
 
@@ -136,7 +167,8 @@ fn warn_ambiguous(live: usize, chosen: &str) {
     }
 }
 
-/// A live agent session with one user. Dropping it ends the session.
+/// A live agent session with one user. Dropping it ends the session (after any call
+/// still running in its scope).
 ///
 /// ```no_run
 /// # async fn demo() {
@@ -166,13 +198,17 @@ impl Session {
             (None, None)
         };
 
-        let scope = Scope {
+        let bare = Scope {
             client,
             state: Arc::new(SessionState::new(id, user, started)),
+            ending: None,
         };
-        scope
-            .client
-            .emit_with(scope.event(EventKind::SessionStart), delivered);
+        bare.client
+            .emit_with(bare.event(EventKind::SessionStart), delivered);
+        let scope = Scope {
+            ending: Some(Arc::new(Ending(bare.clone()))),
+            ..bare
+        };
 
         let key = enabled.then(|| {
             let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
@@ -240,14 +276,17 @@ impl Session {
 }
 
 impl Drop for Session {
+    /// Takes the session off the live list. Its `session_end` is queued by the
+    /// [`Ending`] it shares with its scopes, once the last of them is gone too.
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            let mut ambient = AMBIENT.lock().unwrap_or_else(PoisonError::into_inner);
-            ambient.retain(|(k, _)| *k != key);
+            let removed = {
+                let mut ambient = AMBIENT.lock().unwrap_or_else(PoisonError::into_inner);
+                let at = ambient.iter().position(|(k, _)| *k == key);
+                at.map(|at| ambient.remove(at))
+            };
+            drop(removed);
             LIVE.fetch_sub(1, Ordering::Release);
         }
-        self.scope
-            .client
-            .emit(self.scope.event(EventKind::SessionEnd));
     }
 }

@@ -226,3 +226,45 @@ async fn a_rotated_token_is_used_by_the_next_request() {
         .await
         .expect("allowed with the new token");
 }
+
+#[tokio::test]
+async fn a_call_still_running_when_its_session_is_dropped_comes_before_the_end() {
+    let server = server();
+    let client = client_for(&server);
+    let session = client.session("user@example.com");
+    let id = session.id().to_owned();
+
+    let call = session.scope(order_lookup("777".to_owned()));
+    drop(session);
+    call.await.expect("allowed");
+
+    assert!(client.flush(FLUSH).await);
+    let events = events_of(&server, &id);
+    assert_eq!(
+        types(&events),
+        [
+            "session_start",
+            "tool_invocation",
+            "tool_result",
+            "session_end"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_empty_session_id_is_replaced_and_the_policy_still_applies() {
+    let server = server();
+    let client = client_for(&server);
+    let session = client.session_with_id(" ", "user@example.com");
+    let ran = AtomicBool::new(false);
+
+    assert!(session.id().starts_with("sess-"), "{}", session.id());
+    let error = session
+        .scope(run_query("SELECT * FROM users", &ran))
+        .await
+        .expect_err("the sample policy blocks it");
+
+    let blocked = error.downcast_ref::<capsule::Blocked>().expect("a block");
+    assert_eq!(blocked.source(), &capsule::BlockSource::Service);
+    assert!(!ran.load(Ordering::SeqCst));
+}
