@@ -17,6 +17,7 @@ use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::{Config, ConfigError, Token};
@@ -352,7 +353,7 @@ impl Transport {
         }
         let shared = Arc::clone(&self.shared);
 
-        let task = self.handle.spawn(async move {
+        let mut task = AbortOnDrop(self.handle.spawn(async move {
             let until = Instant::now() + deadline;
             let request = async {
                 if let Some(mut sent) = after {
@@ -367,8 +368,8 @@ impl Transport {
             tokio::time::timeout_at(until, request)
                 .await
                 .unwrap_or(Err(NoDecision::Timeout))
-        });
-        task.await.unwrap_or(Err(NoDecision::Unavailable))
+        }));
+        (&mut task.0).await.unwrap_or(Err(NoDecision::Unavailable))
     }
 
     /// Waits until `target` telemetry events have been sent or given up on, or until
@@ -479,6 +480,17 @@ fn http_client(idle: usize) -> Result<reqwest::Client, std::io::Error> {
         .no_proxy()
         .build()
         .map_err(std::io::Error::other)
+}
+
+/// Aborts a check's request when the check is dropped before its answer, because the
+/// caller stopped waiting (a timeout, a `select!`, a dropped tool call): the request
+/// must not go on to reach the service later, after the events that followed it.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

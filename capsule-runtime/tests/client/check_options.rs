@@ -130,3 +130,30 @@ async fn a_guarded_call_takes_its_own_options() {
         matches!(blocked.source(), BlockSource::FailClosed(cause) if cause.status() == Some(500))
     );
 }
+
+#[tokio::test]
+async fn a_check_given_up_by_its_caller_closes_its_request() {
+    // A raw listener, since capsule-dev answers every request: this one reads the
+    // request, never answers, and reports when the client closes the connection.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let closed = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = vec![0; 64 * 1024];
+        while socket.read(&mut buffer).await.unwrap_or(0) > 0 {}
+    });
+    let client = common::client(&url, "t", FailurePolicy::Open, LONG);
+
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        client.check(&invocation("sess-given-up")),
+    )
+    .await;
+
+    assert!(gave_up.is_err(), "the endpoint never answers");
+    tokio::time::timeout(LONG / 2, closed)
+        .await
+        .expect("the request was closed long before its 30 s deadline")
+        .unwrap();
+}
