@@ -66,6 +66,10 @@ impl From<ConfigError> for Error {
 /// Nothing a client does can stall or crash the agent: a check ends within its
 /// deadline whatever the endpoint does, telemetry never waits for the network, and
 /// every failure is counted in [`Client::stats`] and logged at most every 30 s.
+///
+/// When the last handle is dropped, telemetry still queued goes out in the background
+/// for up to the telemetry timeout (5 s by default); call [`Client::shutdown`] first to
+/// wait for it and learn what was lost.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

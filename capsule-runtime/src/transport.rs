@@ -461,12 +461,48 @@ impl Stopping {
 }
 
 impl Drop for Transport {
+    /// The last handle of the client is gone. Telemetry still queued is delivered in
+    /// the background, for the telemetry timeout at most, on a thread of its own: the
+    /// handle may be dropped inside async code, which must not wait for it.
     fn drop(&mut self) {
-        // Dropping a runtime waits for its tasks, and panics inside async code;
-        // letting it go in the background does neither.
-        if let Some(runtime) = self.close() {
+        let Some(runtime) = self.close() else {
+            return;
+        };
+        let target = self.shared.counters.emitted_so_far();
+        if self.shared.progress.finished() >= target {
+            // Dropping a runtime waits for its tasks, and panics inside async code;
+            // letting it go in the background does neither.
             runtime.shutdown_background();
+            return;
         }
+
+        let shared = Arc::clone(&self.shared);
+        let runtime = Arc::new(Mutex::new(Some(runtime)));
+        let drained = Arc::clone(&runtime);
+        let thread = std::thread::Builder::new()
+            .name("capsule-drain".into())
+            .spawn(move || {
+                let timeout = shared.config.telemetry_timeout;
+                if !shared.progress.wait_blocking(target, timeout) {
+                    tracing::warn!(
+                        "a Capsule client was dropped with telemetry still queued, and not \
+                         all of it went out within {timeout:?}; call shutdown(..) before \
+                         dropping the last handle of a client to know what was lost"
+                    );
+                }
+                shut_down_in_background(&drained);
+            });
+        if thread.is_err() {
+            shut_down_in_background(&runtime);
+        }
+    }
+}
+
+/// Lets the runtime in `slot` go without waiting for its tasks, if it is still there.
+fn shut_down_in_background(slot: &Mutex<Option<Runtime>>) {
+    let runtime = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(runtime) = runtime {
+        runtime.shutdown_background();
     }
 }
 

@@ -245,3 +245,36 @@ async fn an_oversized_field_is_cut_and_marked_and_bad_utf8_is_replaced() {
     assert!(contents[0].ends_with("[truncated by Capsule: 1048576 bytes in all]"));
     assert_eq!(contents[1], "caf\u{fffd} au lait");
 }
+
+#[tokio::test]
+async fn telemetry_queued_when_the_last_client_handle_is_dropped_still_goes_out() {
+    const SESSIONS: usize = 20;
+    // Each answer takes a while, so events are still queued when the client goes.
+    let server = DevServer::builder()
+        .faults(Faults::all(
+            FaultKnobs::default().latency(Duration::from_millis(20)),
+        ))
+        .start()
+        .unwrap();
+
+    {
+        let client = common::client(&server.url(), &server.token(), FailurePolicy::Open, FLUSH);
+        for n in 0..SESSIONS {
+            let session = client.session(format!("user{n}@example.com"));
+            session.agent_message("bye");
+        }
+    }
+
+    let until = Instant::now() + FLUSH;
+    let ends = || {
+        let events = server.events();
+        events
+            .iter()
+            .filter(|e| e.event_type == "session_end")
+            .count()
+    };
+    while ends() < SESSIONS && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ends(), SESSIONS, "some session_end events were lost");
+}
