@@ -175,8 +175,14 @@ fn classify(err: &reqwest::Error) -> AttemptError {
     if err.is_timeout() {
         return AttemptError::Failed(NoDecision::Timeout);
     }
-    // The error's own text never holds the token: headers are not part of it.
-    let detail = error_chain(err);
+    // The error's own text never holds the token: headers are not part of it. Its URL
+    // is taken out too, since the cause travels inside a fail-closed block, which may
+    // be shown to the model; the user knows the URL from their configuration.
+    let mut detail = error_chain(err);
+    if let Some(url) = err.url() {
+        detail = detail.replace(&format!(" for url ({url})"), "");
+        detail = detail.replace(url.as_str(), "the Capsule URL");
+    }
     if !err.is_connect() && wrote_on_a_closed_connection(err) {
         AttemptError::Stale(detail)
     } else {

@@ -107,3 +107,20 @@ fn the_token_is_redacted_in_debug_and_display() {
     assert!(!shown.contains(secret), "{shown}");
     assert!(shown.contains("<redacted>"));
 }
+
+#[tokio::test]
+async fn a_fail_closed_block_does_not_carry_the_endpoint_url() {
+    let url = common::refused_url();
+    let client = common::client(&url, "a-token", FailurePolicy::Closed, DEADLINE);
+
+    let verdict = client.check(&invocation("sess-no-url")).await;
+
+    let Verdict::Block(blocked) = verdict else {
+        panic!("expected a fail-closed block, got {verdict:?}");
+    };
+    assert!(matches!(blocked.source(), BlockSource::FailClosed(_)));
+    let address = url.trim_start_matches("http://");
+    for shown in [format!("{blocked}"), format!("{blocked:?}")] {
+        assert!(!shown.contains(address), "the block shows the URL: {shown}");
+    }
+}
