@@ -212,8 +212,9 @@ impl Config {
 /// Builds a [`Config`].
 ///
 /// ```
+/// # use capsule_runtime as capsule;
 /// use std::time::Duration;
-/// use capsule_runtime::{Config, FailurePolicy};
+/// use capsule::{Config, FailurePolicy};
 ///
 /// let config = Config::builder()
 ///     .url("https://acme.capsule.example")
@@ -223,7 +224,7 @@ impl Config {
 ///     .failure_policy(FailurePolicy::Closed)
 ///     .build()?;
 /// assert!(config.is_enabled());
-/// # Ok::<(), capsule_runtime::ConfigError>(())
+/// # Ok::<(), capsule::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConfigBuilder {

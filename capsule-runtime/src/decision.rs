@@ -327,8 +327,9 @@ pub enum Mode {
 /// `const`, so the options can be a constant:
 ///
 /// ```
+/// # use capsule_runtime as capsule;
 /// use std::time::Duration;
-/// use capsule_runtime::{CheckOptions, FailurePolicy};
+/// use capsule::{CheckOptions, FailurePolicy};
 ///
 /// const PAYMENTS: CheckOptions = CheckOptions::new()
 ///     .deadline(Duration::from_secs(2))

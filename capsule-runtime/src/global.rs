@@ -23,8 +23,9 @@ static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 /// variables on first use.
 ///
 /// ```no_run
-/// let config = capsule_runtime::Config::from_env()?;
-/// let _capsule = capsule_runtime::init(config)?;
+/// # use capsule_runtime as capsule;
+/// let config = capsule::Config::from_env()?;
+/// let _capsule = capsule::init(config)?;
 /// // ... run the agent ...
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -171,8 +171,9 @@ fn warn_ambiguous(live: usize, chosen: &str) {
 /// still running in its scope).
 ///
 /// ```no_run
+/// # use capsule_runtime as capsule;
 /// # async fn demo() {
-/// let client = capsule_runtime::Client::from_env().expect("CAPSULE_* variables are valid");
+/// let client = capsule::Client::from_env().expect("CAPSULE_* variables are valid");
 /// let session = client.session("user@example.com");
 ///
 /// if session.check_prompt("Look up order #12345").await.is_allowed() {

@@ -333,7 +333,8 @@ impl<T: Serialize + ?Sized> ToolValue for T {}
 /// JSON. For a type of your own, implement this trait:
 ///
 /// ```
-/// use capsule_runtime::{Json, ToolOutput};
+/// # use capsule_runtime as capsule;
+/// use capsule::{Json, ToolOutput};
 ///
 /// #[derive(serde::Serialize)]
 /// struct Answer {
