@@ -30,8 +30,8 @@ pub use capsule_macros::tool;
 pub use capsule_runtime::{
     Agent, BlockSource, Blocked, CauseCounts, CheckOptions, Client, Config, ConfigBuilder,
     ConfigError, Decision, DropCounts, Error, Event, EventKind, FailurePolicy, InitGuard, IntoText,
-    Json, MAX_CHECK_DEPTH, Mode, NoDecision, Session, Stats, Timestamp, Token, ToolOutput, User,
-    Verdict, global, init,
+    Json, MAX_CHECK_DEPTH, Mode, NoDecision, Session, Stats, Timestamp, TimestampError, Token,
+    ToolOutput, User, Verdict, global, init,
 };
 
 #[doc(hidden)]

@@ -91,9 +91,11 @@ impl Timestamp {
     /// Parses an RFC 3339 timestamp; fractions of a second are dropped.
     ///
     /// # Errors
-    /// Returns the parser's error when `text` is not RFC 3339.
-    pub fn parse(text: &str) -> Result<Self, time::error::Parse> {
-        OffsetDateTime::parse(text, &Rfc3339).map(Self::from_datetime)
+    /// Returns [`TimestampError`], which says what is wrong, when `text` is not RFC 3339.
+    pub fn parse(text: &str) -> Result<Self, TimestampError> {
+        OffsetDateTime::parse(text, &Rfc3339)
+            .map(Self::from_datetime)
+            .map_err(|err| TimestampError(err.to_string()))
     }
 
     fn from_datetime(at: OffsetDateTime) -> Self {
@@ -101,6 +103,18 @@ impl Timestamp {
         Self(utc.replace_nanosecond(0).unwrap_or(utc))
     }
 }
+
+/// Why a text is not an RFC 3339 timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampError(String);
+
+impl fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not an RFC 3339 timestamp: {}", self.0)
+    }
+}
+
+impl std::error::Error for TimestampError {}
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -469,6 +483,12 @@ impl Serialize for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_that_is_not_rfc_3339_is_refused_with_what_is_wrong() {
+        let err = Timestamp::parse("yesterday at noon").unwrap_err();
+        assert!(err.to_string().starts_with("not an RFC 3339 timestamp: "), "{err}");
+    }
 
     #[test]
     fn timestamp_has_seconds_precision_and_z_suffix() {

@@ -36,7 +36,7 @@ pub use decision::{
     BlockSource, Blocked, CheckOptions, Decision, FailurePolicy, MAX_CHECK_DEPTH, Mode, NoDecision,
     Verdict,
 };
-pub use event::{Agent, Event, EventKind, IntoText, Json, Timestamp, User};
+pub use event::{Agent, Event, EventKind, IntoText, Json, Timestamp, TimestampError, User};
 pub use global::{InitGuard, client as global, init};
 pub use session::Session;
 pub use stats::{CauseCounts, DropCounts, Stats};
