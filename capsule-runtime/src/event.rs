@@ -487,7 +487,10 @@ mod tests {
     #[test]
     fn a_text_that_is_not_rfc_3339_is_refused_with_what_is_wrong() {
         let err = Timestamp::parse("yesterday at noon").unwrap_err();
-        assert!(err.to_string().starts_with("not an RFC 3339 timestamp: "), "{err}");
+        assert!(
+            err.to_string().starts_with("not an RFC 3339 timestamp: "),
+            "{err}"
+        );
     }
 
     #[test]
