@@ -32,6 +32,13 @@ async fn database_query(query: String) -> anyhow::Result<Value> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The SDK reports trouble (an endpoint failing, a bad configuration) through
+    // `tracing`; without a subscriber those warnings would go nowhere.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_target(false)
+        .init();
+
     let external = std::env::var_os("CAPSULE_URL").is_some();
     let (config, local) = if external {
         println!("Using the Capsule endpoint at CAPSULE_URL.");

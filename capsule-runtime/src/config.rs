@@ -521,7 +521,13 @@ fn without_credentials(url: &Url) -> String {
 }
 
 fn events_url(base: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
-    let parsed = Url::parse(base.trim()).map_err(|err| ConfigError::InvalidUrl(err.to_string()))?;
+    let parsed = Url::parse(base.trim()).map_err(|err| match err {
+        url::ParseError::RelativeUrlWithoutBase => ConfigError::InvalidUrl(
+            "it has no scheme: write it as https://host (or http:// for a local endpoint)"
+                .to_owned(),
+        ),
+        other => ConfigError::InvalidUrl(other.to_string()),
+    })?;
 
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(ConfigError::CredentialsInUrl(without_credentials(&parsed)));
@@ -533,7 +539,8 @@ fn events_url(base: &str, allow_insecure_http: bool) -> Result<Url, ConfigError>
         "http" => return Err(ConfigError::InsecureUrl(parsed.to_string())),
         other => {
             return Err(ConfigError::InvalidUrl(format!(
-                "unsupported scheme `{other}`"
+                "unsupported scheme `{other}`: write it as https://host (or http:// for a \
+                 local endpoint)"
             )));
         }
     }
@@ -576,6 +583,12 @@ mod tests {
                 "{given}"
             );
         }
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_refused_with_the_fix() {
+        let err = events_url("127.0.0.1:8787", false).unwrap_err();
+        assert!(err.to_string().contains("https://host"), "{err}");
     }
 
     #[test]
