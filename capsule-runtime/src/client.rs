@@ -1,8 +1,8 @@
 //! The client: asks for decisions on blocking events and queues telemetry.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,9 +10,9 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError, Token};
 use crate::decision::{CheckOptions, FailurePolicy, MAX_CHECK_DEPTH, NoDecision, Verdict};
-use crate::event::{Event, EventKind, User};
+use crate::event::{Event, EventKind, Timestamp, User};
 use crate::health::Health;
-use crate::session::{Scope, Session, SessionState};
+use crate::session::{Session, SessionState};
 use crate::stats::{Cause, Counters, Stats};
 use crate::transport::Transport;
 
@@ -102,16 +102,34 @@ impl Client {
     pub fn new(config: Config) -> Result<Self, Error> {
         let counters = Arc::new(Counters::default());
         let transport = Transport::start(&config, Arc::clone(&counters)).map_err(Error::Start)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                transport,
-                counters,
-                decisions: Health::new(),
-                fallback_session: OnceLock::new(),
-                fallback_ended: AtomicBool::new(false),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            config,
+            transport,
+            counters,
+            decisions: Health::new(),
+            fallback_session: OnceLock::new(),
+            fallback_ended: AtomicBool::new(false),
+        });
+        if inner.transport.is_some() {
+            ENABLED_COUNT.fetch_add(1, Ordering::Release);
+            lock_enabled().push(Arc::downgrade(&inner));
+        }
+        Ok(Self { inner })
+    }
+
+    /// Whether no client with an endpoint is alive; one relaxed load.
+    #[inline]
+    pub(crate) fn none_enabled() -> bool {
+        ENABLED_COUNT.load(Ordering::Relaxed) == 0
+    }
+
+    /// The most recently made client with an endpoint that is still alive.
+    pub(crate) fn latest_enabled() -> Option<Self> {
+        lock_enabled()
+            .iter()
+            .rev()
+            .find_map(Weak::upgrade)
+            .map(|inner| Self { inner })
     }
 
     /// A client configured from the `CAPSULE_*` environment variables.
@@ -255,22 +273,8 @@ impl Client {
         self.inner.counters.emitted_so_far()
     }
 
-    pub(crate) fn emit_with(&self, mut event: Event, delivered: Option<watch::Sender<bool>>) {
-        let Some(transport) = &self.inner.transport else {
-            return;
-        };
-
-        self.inner.counters.emitted();
-        let limit = self.inner.config.max_field_bytes;
-        if event.kind.exceeds(limit) {
-            event.kind.truncate(limit);
-        }
-
-        if let Err(cause) = transport.enqueue(event, delivered) {
-            self.inner.counters.dropped(cause);
-            transport.forget_one();
-            transport.warn_dropped(cause);
-        }
+    pub(crate) fn emit_with(&self, event: Event, delivered: Option<watch::Sender<bool>>) {
+        self.inner.emit_with(event, delivered);
     }
 
     pub(crate) async fn check_after(
@@ -361,14 +365,15 @@ impl Client {
 
     /// The session used for guarded calls made outside any session. It starts, with its
     /// `session_start`, on first use; it ends, with its `session_end`, when the client
-    /// shuts down or the guard from `init` is dropped.
+    /// shuts down, its last handle is dropped, or the guard from `init` is dropped.
     pub(crate) fn fallback_session(&self) -> &Arc<SessionState> {
-        self.inner.fallback_session.get_or_init(|| {
-            let user = self.inner.config.default_user.clone();
+        let inner = &self.inner;
+        inner.fallback_session.get_or_init(|| {
+            let user = inner.config.default_user.clone();
             let (delivered, started) = watch::channel(false);
             let state = Arc::new(SessionState::new(None, user, Some(started)));
-            let start = self.fallback_event(&state, EventKind::SessionStart);
-            self.emit_with(start, Some(delivered));
+            let start = inner.session_event(&state, EventKind::SessionStart);
+            inner.emit_with(start, Some(delivered));
             state
         })
     }
@@ -376,22 +381,73 @@ impl Client {
     /// Queues the `session_end` of the session for calls made outside any session, once,
     /// if that session was ever used.
     pub(crate) fn end_fallback_session(&self) {
-        let Some(state) = self.inner.fallback_session.get() else {
+        self.inner.end_fallback_session();
+    }
+}
+
+impl Inner {
+    fn emit_with(&self, mut event: Event, delivered: Option<watch::Sender<bool>>) {
+        let Some(transport) = &self.transport else {
             return;
         };
-        if !self.inner.fallback_ended.swap(true, Ordering::Relaxed) {
-            self.emit(self.fallback_event(state, EventKind::SessionEnd));
+
+        self.counters.emitted();
+        let limit = self.config.max_field_bytes;
+        if event.kind.exceeds(limit) {
+            event.kind.truncate(limit);
+        }
+
+        if let Err(cause) = transport.enqueue(event, delivered) {
+            self.counters.dropped(cause);
+            transport.forget_one();
+            transport.warn_dropped(cause);
         }
     }
 
-    fn fallback_event(&self, state: &Arc<SessionState>, kind: EventKind) -> Event {
-        let scope = Scope {
-            client: self.clone(),
-            state: Arc::clone(state),
-            ending: None,
+    fn end_fallback_session(&self) {
+        let Some(state) = self.fallback_session.get() else {
+            return;
         };
-        scope.event(kind)
+        if !self.fallback_ended.swap(true, Ordering::Relaxed) {
+            self.emit_with(self.session_event(state, EventKind::SessionEnd), None);
+        }
     }
+
+    fn session_event(&self, state: &SessionState, kind: EventKind) -> Event {
+        Event {
+            session_id: Arc::clone(&state.id),
+            timestamp: Timestamp::now(),
+            agent: self.config.agent().clone(),
+            user: state.user.clone(),
+            kind,
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the default session ends, and the client leaves the
+    /// list that calls outside any session pick from. Queued telemetry is then
+    /// delivered in the background as the transport goes.
+    fn drop(&mut self) {
+        if self.transport.is_none() {
+            return;
+        }
+        self.end_fallback_session();
+        lock_enabled().retain(|client| client.strong_count() > 0);
+        ENABLED_COUNT.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Clients with an endpoint, oldest first: a guarded call made outside any session,
+/// while the global client is disabled, goes to the newest of them.
+static ENABLED: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+
+/// How many clients with an endpoint are alive; zero lets guarded tools skip every
+/// lookup while the global client is disabled too.
+static ENABLED_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn lock_enabled() -> MutexGuard<'static, Vec<Weak<Inner>>> {
+    ENABLED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The part of a shutdown's time given to flushing; the rest lets the workers stop.

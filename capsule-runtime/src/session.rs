@@ -7,9 +7,10 @@
 //!
 //! 1. the session whose [`Session::scope`] the call runs in (a task-local), then
 //! 2. the most recently started session that is still alive, then
-//! 3. the global client's default session, for calls made outside any session: its
+//! 3. for calls made outside any session, the default session of the global client, or,
+//!    when that has no endpoint, of the most recently made client that has one: its
 //!    `session_start` is queued on first use, its `session_end` when the guard from
-//!    `init` is dropped or the client shuts down.
+//!    `init` is dropped, the client shuts down, or its last handle is dropped.
 //!
 //! The second rule makes the simple case work with no ceremony: one agent, one session
 //! at a time. An agent that serves several users at once should run each
@@ -33,8 +34,8 @@ tokio::task_local! {
 /// Sessions of enabled clients that are alive, newest last.
 static AMBIENT: Mutex<Vec<(u64, Scope)>> = Mutex::new(Vec::new());
 
-/// How many sessions of enabled clients are alive; zero lets guarded tools skip all
-/// session lookups when the global client is disabled too.
+/// How many sessions of enabled clients are alive; zero lets a guarded call skip the
+/// lock on the list of live sessions.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
@@ -136,19 +137,25 @@ impl Scope {
             }
         }
 
-        let client = crate::global::client();
-        client.is_enabled().then(|| Self {
+        let global = crate::global::client();
+        let client = if global.is_enabled() {
+            global.clone()
+        } else {
+            Client::latest_enabled()?
+        };
+        Some(Self {
             state: Arc::clone(client.fallback_session()),
-            client: client.clone(),
+            client,
             ending: None,
         })
     }
 
     /// Whether no guarded call can find an enabled client; a relaxed check, cheap
-    /// enough for every call.
+    /// enough for every call. A live session holds its client, so no enabled client
+    /// means no live session either.
     #[inline]
     pub(crate) fn none_possible() -> bool {
-        LIVE.load(Ordering::Relaxed) == 0 && crate::global::known_disabled()
+        Client::none_enabled() && crate::global::known_disabled()
     }
 }
 

@@ -1,10 +1,11 @@
-//! A guarded call made outside any session belongs to the global client's own session,
-//! which begins with `session_start` on first use and ends with `session_end` when the
-//! guard from `init` is dropped.
+//! A guarded call made outside any session belongs to the default session of the global
+//! client, or, when that has no endpoint, of the newest client that has one. That
+//! session begins with `session_start` on first use and ends with `session_end` when
+//! the guard from `init` is dropped or the client shuts down.
 //!
-//! The program is this test binary run again as a child process, with only the ignored
-//! `program` test selected: no other test's session may be alive while it calls the
-//! tool, and the process must really end when the guard is dropped.
+//! Each program is this test binary run again as a child process, with only one ignored
+//! test selected: no other test's client or session may be alive while it calls the
+//! tool, and the process must really end when it is done.
 
 use std::process::{Command, Stdio};
 
@@ -63,4 +64,53 @@ fn program() {
         .block_on(order_lookup(7))
         .expect("the local policy allows it");
     assert_eq!(shipped, "order 7 shipped");
+}
+
+#[capsule::tool(name = "database_query")]
+async fn query(query: String) -> anyhow::Result<usize> {
+    Ok(query.len())
+}
+
+#[test]
+fn a_call_outside_any_session_goes_to_a_client_made_without_init() {
+    let server = DevServer::builder().start().expect("the endpoint starts");
+
+    // Not CAPSULE_URL: the global client stays disabled, as in an agent that makes its
+    // own client.
+    let status = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "outside_sessions::program_with_own_client",
+            "--exact",
+            "--ignored",
+        ])
+        .arg("--quiet")
+        .env("OWN_CLIENT_URL", server.url())
+        .env("OWN_CLIENT_TOKEN", server.token())
+        .stdout(Stdio::null())
+        .status()
+        .expect("the program runs");
+
+    assert!(status.success());
+    let events = server.events();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["session_start", "tool_invocation", "session_end"]);
+    assert_eq!(events[1].action.as_deref(), Some("block"));
+}
+
+#[test]
+#[ignore = "the program run by a_call_outside_any_session_goes_to_a_client_made_without_init"]
+fn program_with_own_client() {
+    let var = |name| std::env::var(name).expect("set by the parent test");
+    let config = capsule::Config::builder()
+        .url(var("OWN_CLIENT_URL"))
+        .token(var("OWN_CLIENT_TOKEN"))
+        .build()
+        .expect("valid");
+    let client = capsule::Client::new(config).expect("the client starts");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+
+    let outcome = runtime.block_on(query("SELECT * FROM users".to_owned()));
+
+    assert!(outcome.is_err(), "the sample policy blocks it");
+    assert!(client.shutdown_blocking(std::time::Duration::from_secs(10)));
 }
