@@ -383,6 +383,11 @@ impl Client {
     pub(crate) fn end_fallback_session(&self) {
         self.inner.end_fallback_session();
     }
+
+    /// An event of the session `state`, from this client's agent, stamped now.
+    pub(crate) fn session_event(&self, state: &SessionState, kind: EventKind) -> Event {
+        self.inner.session_event(state, kind)
+    }
 }
 
 impl Inner {

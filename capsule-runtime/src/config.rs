@@ -44,11 +44,7 @@ impl Token {
             Some(scheme) if scheme.eq_ignore_ascii_case(SCHEME) => trimmed[SCHEME.len()..].trim(),
             _ => trimmed,
         };
-        if bare.len() == secret.len() {
-            Self(secret)
-        } else {
-            Self(bare.to_owned())
-        }
+        Self(bare.to_owned())
     }
 
     /// The secret itself, for the `Authorization` header.

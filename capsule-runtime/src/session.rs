@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::client::Client;
 use crate::decision::{CheckOptions, Verdict};
-use crate::event::{Event, EventKind, IntoText, Timestamp, User};
+use crate::event::{Event, EventKind, IntoText, User};
 use crate::health::LogGate;
 
 tokio::task_local! {
@@ -102,13 +102,7 @@ impl Drop for Ending {
 impl Scope {
     /// An event of this session, stamped now.
     pub(crate) fn event(&self, kind: EventKind) -> Event {
-        Event {
-            session_id: Arc::clone(&self.state.id),
-            timestamp: Timestamp::now(),
-            agent: self.client.config().agent().clone(),
-            user: self.state.user.clone(),
-            kind,
-        }
+        self.client.session_event(&self.state, kind)
     }
 
     /// Asks for a decision on a blocking event of this session, once the first attempt

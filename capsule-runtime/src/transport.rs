@@ -415,16 +415,11 @@ impl Transport {
         let (done, stopped) = std::sync::mpsc::sync_channel(1);
         let (async_done, async_stopped) = tokio::sync::oneshot::channel();
         if let Some(runtime) = runtime {
-            let thread = std::thread::Builder::new()
-                .name("capsule-shutdown".into())
-                .spawn(move || {
-                    runtime.shutdown_timeout(grace);
-                    let _ = done.send(());
-                    let _ = async_done.send(());
-                });
-            if let Err(err) = thread {
-                tracing::warn!("Capsule could not start a thread to stop its worker: {err}");
-            }
+            stop_on_own_thread(runtime, "capsule-shutdown", move |runtime| {
+                runtime.shutdown_timeout(grace);
+                let _ = done.send(());
+                let _ = async_done.send(());
+            });
         }
         Stopping {
             grace,
@@ -483,31 +478,40 @@ impl Drop for Transport {
         }
 
         let shared = Arc::clone(&self.shared);
-        let runtime = Arc::new(Mutex::new(Some(runtime)));
-        let drained = Arc::clone(&runtime);
-        let thread = std::thread::Builder::new()
-            .name("capsule-drain".into())
-            .spawn(move || {
-                let timeout = shared.config.telemetry_timeout;
-                if !shared.progress.wait_blocking(target, timeout) {
-                    tracing::warn!(
-                        "a Capsule client was dropped with telemetry still queued, and not \
-                         all of it went out within {timeout:?}; call shutdown(..) before \
-                         dropping the last handle of a client to know what was lost"
-                    );
-                }
-                shut_down_in_background(&drained);
-            });
-        if thread.is_err() {
-            shut_down_in_background(&runtime);
-        }
+        stop_on_own_thread(runtime, "capsule-drain", move |runtime| {
+            let timeout = shared.config.telemetry_timeout;
+            if !shared.progress.wait_blocking(target, timeout) {
+                tracing::warn!(
+                    "a Capsule client was dropped with telemetry still queued, and not all of \
+                     it went out within {timeout:?}; call shutdown(..) before dropping the \
+                     last handle of a client to know what was lost"
+                );
+            }
+            runtime.shutdown_background();
+        });
     }
 }
 
-/// Lets the runtime in `slot` go without waiting for its tasks, if it is still there.
-fn shut_down_in_background(slot: &Mutex<Option<Runtime>>) {
-    let runtime = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if let Some(runtime) = runtime {
+/// Hands `runtime` to a new thread that runs `stop` on it: waiting for a runtime to stop
+/// is not allowed inside async code, where the caller may well be. When no thread can
+/// be started, the runtime is let go at once without waiting for its tasks.
+fn stop_on_own_thread(runtime: Runtime, name: &str, stop: impl FnOnce(Runtime) + Send + 'static) {
+    let (hand, take) = std::sync::mpsc::sync_channel::<Runtime>(1);
+    let thread = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            if let Ok(runtime) = take.recv() {
+                stop(runtime);
+            }
+        });
+    let refused = match thread {
+        Ok(_) => hand.send(runtime).err().map(|returned| returned.0),
+        Err(err) => {
+            tracing::warn!("Capsule could not start a thread to stop its worker: {err}");
+            Some(runtime)
+        }
+    };
+    if let Some(runtime) = refused {
         runtime.shutdown_background();
     }
 }

@@ -7,9 +7,9 @@
 //! test selected: no other test's client or session may be alive while it calls the
 //! tool, and the process must really end when it is done.
 
-use std::process::{Command, Stdio};
-
 use capsule_dev::DevServer;
+
+use crate::common::{run_program, types};
 
 #[capsule::tool]
 async fn order_lookup(order_id: u64) -> anyhow::Result<String> {
@@ -20,25 +20,18 @@ async fn order_lookup(order_id: u64) -> anyhow::Result<String> {
 fn a_call_outside_any_session_is_framed_by_session_start_and_end() {
     let server = DevServer::builder().start().expect("the endpoint starts");
 
-    let status = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "outside_sessions::program",
-            "--exact",
-            "--ignored",
-            "--quiet",
-        ])
-        .env("CAPSULE_URL", server.url())
-        .env("CAPSULE_TOKEN", server.token())
-        .env("CAPSULE_USER_EMAIL", "ops@example.com")
-        .stdout(Stdio::null())
-        .status()
-        .expect("the program runs");
+    run_program(
+        "outside_sessions::program",
+        &[
+            ("CAPSULE_URL", server.url()),
+            ("CAPSULE_TOKEN", server.token()),
+            ("CAPSULE_USER_EMAIL", "ops@example.com".to_owned()),
+        ],
+    );
 
-    assert!(status.success());
     let events = server.events();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
-        types,
+        types(&events),
         [
             "session_start",
             "tool_invocation",
@@ -77,23 +70,19 @@ fn a_call_outside_any_session_goes_to_a_client_made_without_init() {
 
     // Not CAPSULE_URL: the global client stays disabled, as in an agent that makes its
     // own client.
-    let status = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "outside_sessions::program_with_own_client",
-            "--exact",
-            "--ignored",
-        ])
-        .arg("--quiet")
-        .env("OWN_CLIENT_URL", server.url())
-        .env("OWN_CLIENT_TOKEN", server.token())
-        .stdout(Stdio::null())
-        .status()
-        .expect("the program runs");
+    run_program(
+        "outside_sessions::program_with_own_client",
+        &[
+            ("OWN_CLIENT_URL", server.url()),
+            ("OWN_CLIENT_TOKEN", server.token()),
+        ],
+    );
 
-    assert!(status.success());
     let events = server.events();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["session_start", "tool_invocation", "session_end"]);
+    assert_eq!(
+        types(&events),
+        ["session_start", "tool_invocation", "session_end"]
+    );
     assert_eq!(events[1].action.as_deref(), Some("block"));
 }
 

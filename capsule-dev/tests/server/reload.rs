@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use capsule_dev::{DevServer, RunningServer};
@@ -38,6 +38,20 @@ fn replace(path: &Path, text: &str) {
     std::fs::rename(&staged, path).unwrap();
 }
 
+/// A policy file holding `text`, in a folder that lives as long as the returned guard.
+fn policy_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// The binary, serving the policy file at `path` on a free port, with no audit log.
+fn start_binary(path: &Path) -> Binary {
+    let path = path.to_str().unwrap();
+    Binary::start(&["--bind", "127.0.0.1:0", "--no-audit", "--policy", path])
+}
+
 fn start(path: &Path) -> RunningServer {
     DevServer::builder()
         .policy_file(path)
@@ -48,9 +62,7 @@ fn start(path: &Path) -> RunningServer {
 
 #[tokio::test]
 async fn a_changed_policy_file_replaces_the_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let (_dir, path) = policy_file(BLOCK_FETCH);
     let server = start(&path);
     assert_eq!(action_for(&server, "fetch").await, "block");
     assert_eq!(action_for(&server, "shell").await, "allow");
@@ -71,9 +83,7 @@ async fn a_changed_policy_file_replaces_the_rules() {
 
 #[tokio::test]
 async fn an_invalid_new_version_keeps_the_old_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let (_dir, path) = policy_file(BLOCK_FETCH);
     let server = start(&path);
 
     replace(
@@ -113,9 +123,7 @@ async fn an_invalid_new_version_keeps_the_old_rules() {
 
 #[tokio::test]
 async fn a_deleted_policy_file_is_reported_and_keeps_the_rules_until_it_is_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, BLOCK_FETCH).unwrap();
+    let (_dir, path) = policy_file(BLOCK_FETCH);
     let server = start(&path);
 
     std::fs::remove_file(&path).unwrap();
@@ -157,16 +165,8 @@ async fn a_deleted_policy_file_is_reported_and_keeps_the_rules_until_it_is_back(
 
 #[tokio::test]
 async fn a_policy_emptied_at_run_time_is_taken_with_a_warning_that_all_is_allowed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, BLOCK_FETCH).unwrap();
-    let binary = Binary::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--no-audit",
-        "--policy",
-        path.to_str().unwrap(),
-    ]);
+    let (_dir, path) = policy_file(BLOCK_FETCH);
+    let binary = start_binary(&path);
 
     std::fs::write(&path, "# no rules for now\n").unwrap();
     eventually("the empty policy", async || {
@@ -184,16 +184,8 @@ async fn a_policy_emptied_at_run_time_is_taken_with_a_warning_that_all_is_allowe
 
 #[test]
 fn a_policy_without_rules_at_start_is_taken_with_a_warning_that_all_is_allowed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, "# no rules yet\n").unwrap();
-    let binary = Binary::start(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--no-audit",
-        "--policy",
-        path.to_str().unwrap(),
-    ]);
+    let (_dir, path) = policy_file("# no rules yet\n");
+    let binary = start_binary(&path);
 
     let warning = binary
         .startup

@@ -5,11 +5,12 @@
 //! Each program is this test binary run again as a child process, with only one ignored
 //! test selected, so that it really ends when its `main` returns.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use capsule_dev::{DevServer, FaultKnobs, Faults};
 use capsule_runtime::Config;
+
+use crate::common::run_program;
 
 const EVENTS: usize = 200;
 
@@ -22,15 +23,14 @@ fn a_short_lived_program_delivers_everything_it_emitted() {
         .start()
         .unwrap();
 
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["init_guard::program", "--exact", "--ignored", "--quiet"])
-        .env("CAPSULE_URL", server.url())
-        .env("CAPSULE_TOKEN", server.token())
-        .stdout(Stdio::null())
-        .status()
-        .expect("the program runs");
+    run_program(
+        "init_guard::program",
+        &[
+            ("CAPSULE_URL", server.url()),
+            ("CAPSULE_TOKEN", server.token()),
+        ],
+    );
 
-    assert!(status.success());
     let events = server.events();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types.len(), EVENTS + 2, "{types:?}");
@@ -53,15 +53,14 @@ fn program() {
 fn a_program_without_init_is_told_how_to_keep_its_telemetry() {
     let server = DevServer::builder().start().unwrap();
 
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["init_guard::program_without_init", "--exact", "--ignored"])
-        .args(["--quiet", "--nocapture"])
-        .env("CAPSULE_URL", server.url())
-        .env("CAPSULE_TOKEN", server.token())
-        .output()
-        .expect("the program runs");
+    let output = run_program(
+        "init_guard::program_without_init",
+        &[
+            ("CAPSULE_URL", server.url()),
+            ("CAPSULE_TOKEN", server.token()),
+        ],
+    );
 
-    assert!(output.status.success());
     let logged = String::from_utf8_lossy(&output.stdout);
     assert!(
         logged.contains("capsule::init(Config::from_env()?)"),

@@ -329,3 +329,20 @@ fn header(head: &str, name: &str) -> Option<String> {
             .then(|| value.trim().to_owned())
     })
 }
+
+/// Runs the ignored test `name` of this test binary again as a child process, alone, with
+/// `env` set: a program that needs a process of its own (no other test's client or
+/// session in it, and a real end when its `main` returns). Returns what it did.
+pub fn run_program(name: &str, env: &[(&str, String)]) -> std::process::Output {
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--ignored", "--quiet", "--nocapture"])
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .output()
+        .expect("the program runs");
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
